@@ -1,0 +1,389 @@
+"""API schemas shared by the server (responses, request bodies) and the client."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from arno.core.status import TaskStatus, TaskType
+
+Role = Literal["admin", "user"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- users and keys -------------------------------------------------------------------------
+
+
+class UserCreate(_Model):
+    username: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+    role: Role = "user"
+
+
+class UserOut(_Model):
+    id: str
+    username: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+
+
+class KeyCreate(_Model):
+    user: str | None = None
+    """Username or id of the key's owner; default is the caller."""
+    label: str = Field(default="", max_length=256)
+
+
+class KeyOut(_Model):
+    id: str
+    access_key: str
+    user_id: str
+    username: str
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    secret_key: str
+    """Shown once; only its hash is stored."""
+
+
+class WhoAmI(_Model):
+    user_id: str
+    username: str
+    role: Role
+
+
+# ---- projects -------------------------------------------------------------------------------
+
+
+class ProjectCreate(_Model):
+    name: str = Field(min_length=1, max_length=512)
+    description: str = ""
+
+
+class ProjectOut(_Model):
+    id: str
+    name: str
+    parent_id: str | None
+    description: str
+    created_at: datetime
+    task_count: int = 0
+    last_activity: datetime | None = None
+
+
+# ---- tasks ----------------------------------------------------------------------------------
+
+
+class ScriptInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    repository: str | None = None
+    branch: str | None = None
+    commit: str | None = None
+    diff: str | None = None
+    entry_point: str | None = None
+    working_dir: str | None = None
+    requirements: str | None = None
+    python_version: str | None = None
+
+
+class HyperParam(_Model):
+    section: str = Field(min_length=1, max_length=256)
+    name: str = Field(min_length=1, max_length=512)
+    value: str = ""
+    type: str = ""
+    description: str = ""
+
+
+class ConfigurationItem(_Model):
+    name: str = Field(min_length=1, max_length=256)
+    type: str = "dictionary"
+    value: str = ""
+    description: str = ""
+
+
+class TaskCreate(_Model):
+    project: str = Field(min_length=1, max_length=512)
+    """Project path ("a/b"); created with its parents when missing."""
+    name: str = Field(min_length=1, max_length=512)
+    type: TaskType = TaskType.training
+    status: TaskStatus = TaskStatus.created
+    tags: list[str] = Field(default_factory=list)
+    comment: str = ""
+    parent_id: str | None = None
+    script: ScriptInfo | None = None
+    hyperparams: list[HyperParam] = Field(default_factory=list)
+    configurations: list[ConfigurationItem] = Field(default_factory=list)
+    user_properties: dict[str, Any] = Field(default_factory=dict)
+    runtime: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        return _clean_tags(tags)
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    seen: list[str] = []
+    for tag in tags:
+        tag = tag.strip()
+        if not tag or len(tag) > 256:
+            raise ValueError("tags must be 1 to 256 characters")
+        if tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+class TaskUpdate(_Model):
+    name: str | None = Field(default=None, min_length=1, max_length=512)
+    comment: str | None = None
+    tags: list[str] | None = None
+    type: TaskType | None = None
+    script: ScriptInfo | None = None
+    user_properties: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
+    last_iteration: int | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else _clean_tags(tags)
+
+
+class StatusChange(_Model):
+    status: TaskStatus
+    message: str = ""
+    force: bool = False
+
+
+class MetricSummary(_Model):
+    metric: str
+    variant: str
+    last: float | str | None
+    min: float | str | None
+    max: float | str | None
+    last_iteration: int
+    count: int
+
+
+class TaskOut(_Model):
+    id: str
+    project_id: str
+    project: str
+    name: str
+    type: str
+    status: TaskStatus
+    status_message: str
+    tags: list[str]
+    comment: str
+    archived: bool
+    parent_id: str | None
+    owner_id: str | None
+    owner: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    last_iteration: int | None
+    script: dict[str, Any]
+    user_properties: dict[str, Any]
+    runtime: dict[str, Any]
+
+
+class TaskDetail(TaskOut):
+    hyperparams: list[HyperParam]
+    configurations: list[ConfigurationItem]
+    metrics: list[MetricSummary]
+
+
+class TaskPage(_Model):
+    items: list[TaskOut]
+    total: int
+    next_cursor: str | None
+    columns: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """For each requested extra column, task id -> value."""
+
+
+class CloneRequest(_Model):
+    name: str | None = None
+    project: str | None = None
+    parent_id: str | None = None
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+class ScalarSeriesIn(_Model):
+    """Points of one series, columnar: equal-length lists."""
+
+    metric: str = Field(min_length=1, max_length=256)
+    variant: str = Field(min_length=1, max_length=256)
+    iterations: list[int]
+    values: list[float]
+    timestamps: list[float]
+
+
+class SingleValueIn(_Model):
+    name: str = Field(min_length=1, max_length=256)
+    value: float
+    timestamp: float
+
+
+class PlotIn(_Model):
+    metric: str = Field(min_length=1, max_length=256)
+    variant: str = Field(min_length=1, max_length=256)
+    iteration: int = 0
+    figure: dict[str, Any]
+    timestamp: float
+
+
+class DebugSampleIn(_Model):
+    metric: str = Field(min_length=1, max_length=256)
+    variant: str = Field(min_length=1, max_length=256)
+    iteration: int = 0
+    kind: Literal["image", "audio", "video", "html", "file"] = "image"
+    hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    url: str = ""
+    content_type: str = ""
+    size: int = 0
+    timestamp: float
+
+
+class ConsoleLineIn(_Model):
+    stream: Literal["stdout", "stderr"] = "stdout"
+    text: str
+    timestamp: float
+
+
+class EventBatch(_Model):
+    batch_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    scalars: list[ScalarSeriesIn] = Field(default_factory=list)
+    single_values: list[SingleValueIn] = Field(default_factory=list)
+    plots: list[PlotIn] = Field(default_factory=list)
+    debug_samples: list[DebugSampleIn] = Field(default_factory=list)
+    console: list[ConsoleLineIn] = Field(default_factory=list)
+    last_iteration: int | None = None
+
+
+class BatchResult(_Model):
+    batch_id: str
+    duplicate: bool
+    points: int
+
+
+class ScalarSeriesOut(_Model):
+    metric: str
+    variant: str
+    x: list[float]
+    y: list[float | str | None]
+    """Non-finite values come as the strings "NaN", "Infinity", "-Infinity"."""
+    timestamps: list[float] | None = None
+    total: int
+    sampled: bool
+
+
+class PlotOut(_Model):
+    id: int
+    metric: str
+    variant: str
+    iteration: int
+    figure: dict[str, Any]
+    timestamp: float
+
+
+class DebugSampleOut(_Model):
+    id: int
+    metric: str
+    variant: str
+    iteration: int
+    kind: str
+    hash: str | None
+    url: str
+    content_type: str
+    size: int
+    timestamp: float
+
+
+class ConsoleLineOut(_Model):
+    id: int
+    stream: str
+    text: str
+    timestamp: float
+
+
+class SingleValueOut(_Model):
+    name: str
+    value: float | str | None
+    timestamp: float
+
+
+# ---- artifacts ------------------------------------------------------------------------------
+
+
+class ArtifactCreate(_Model):
+    """Register an artifact whose bytes are already stored (by hash) or live at an external URI."""
+
+    type: str = Field(default="file", max_length=32)
+    mode: Literal["input", "output"] = "output"
+    file_name: str = Field(default="", max_length=512)
+    content_type: str = "application/octet-stream"
+    hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    uri: str = ""
+    preview: str = Field(default="", max_length=65536)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ArtifactOut(_Model):
+    task_id: str
+    name: str
+    type: str
+    mode: str
+    file_name: str
+    content_type: str
+    size: int
+    hash: str | None
+    uri: str
+    preview: str
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class BlobOut(_Model):
+    hash: str
+    size: int
+
+
+class Health(_Model):
+    status: str
+    version: str
+    database: str
+
+
+# ---- helpers for non-finite floats in strict JSON ---------------------------------------------
+
+
+def encode_float(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: send them as strings that JavaScript's Number() reads."""
+    if value is None:
+        return "NaN"
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def decode_float(value: float | str | None) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, str):
+        return float(value.replace("Infinity", "inf"))
+    return float(value)

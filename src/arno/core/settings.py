@@ -1,0 +1,66 @@
+"""One settings object, read from ARNO_* environment variables once and passed down."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path.home() / ".arno"
+
+
+class Settings(BaseSettings):
+    """Server-side settings. Every field maps to ``ARNO_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ARNO_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    """SQLAlchemy URL; default is SQLite in WAL mode at ``$ARNO_HOME/arno.db``."""
+    storage_url: str | None = None
+    """fsspec URL of the blob store (``s3://bucket/prefix``); default ``$ARNO_HOME/files``."""
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    """Extra fsspec options as JSON, e.g. ``{"endpoint_url": "http://minio:9000"}``."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """CIDRs allowed to call the server; empty means any."""
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Largest JSON request body accepted (413 beyond)."""
+    max_upload_bytes: int = 100 * 1024**3
+    """Largest single artifact or file upload."""
+    max_console_line: int = 1024 * 1024
+    """Console lines longer than this are truncated with a marker."""
+    auth_cache_seconds: int = 300
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return value
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'arno.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or str(self.home / "files")

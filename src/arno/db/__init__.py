@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy rows, engine and sessions, Alembic migrations."""

@@ -1,0 +1,269 @@
+"""ORM rows. They never leave ``db`` and ``services``; routers return pydantic models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from arno.core.ids import new_id, utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _id_column() -> Mapped[str]:
+    return mapped_column(String(32), primary_key=True, default=new_id)
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = _id_column()
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = _id_column()
+    access_key: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+    id: Mapped[str] = _id_column()
+    name: Mapped[str] = mapped_column(String(512), unique=True)
+    """Full path, nested with "/"."""
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+    id: Mapped[str] = _id_column()
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    type: Mapped[str] = mapped_column(String(32), default="training")
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_iteration: Mapped[int | None] = mapped_column(BigInteger)
+    script: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    user_properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    runtime: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (
+        Index("ix_tasks_project_created", "project_id", "created_at"),
+        Index("ix_tasks_name", "name"),
+        Index("ix_tasks_status", "status"),
+        Index("ix_tasks_created", "created_at"),
+    )
+
+
+class TaskTagRow(Base):
+    """One row per tag, so a tag filter is an index lookup (tags also live on the task)."""
+
+    __tablename__ = "task_tags"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(256), primary_key=True)
+    __table_args__ = (Index("ix_task_tags_tag", "tag", "task_id"),)
+
+
+class HyperParamRow(Base):
+    __tablename__ = "hyperparams"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    section: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (Index("ix_hyperparams_key", "section", "name"),)
+
+
+class ConfigurationRow(Base):
+    __tablename__ = "configurations"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), default="dictionary")
+    value: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class ArtifactRow(Base):
+    __tablename__ = "artifacts"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32), default="file")
+    mode: Mapped[str] = mapped_column(String(16), default="output")
+    file_name: Mapped[str] = mapped_column(String(512), default="")
+    content_type: Mapped[str] = mapped_column(String(128), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    uri: Mapped[str] = mapped_column(Text, default="")
+    preview: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SeriesRow(Base):
+    """One scalar series (metric, variant) of a task, with its running summary."""
+
+    __tablename__ = "series"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(256))
+    variant: Mapped[str] = mapped_column(String(256))
+    last_value: Mapped[float | None] = mapped_column(Float)
+    """NULL stands for NaN (SQLite cannot store NaN); infinities are stored as such."""
+    last_iteration: Mapped[int] = mapped_column(BigInteger, default=0)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    __table_args__ = (
+        UniqueConstraint("task_id", "metric", "variant", name="uq_series_key"),
+        Index("ix_series_sort", "metric", "variant", "last_value"),
+        Index("ix_series_sort_min", "metric", "variant", "min_value"),
+        Index("ix_series_sort_max", "metric", "variant", "max_value"),
+    )
+
+
+class ScalarRow(Base):
+    """One point; the table is clustered by (series, iteration), one value per iteration."""
+
+    __tablename__ = "scalars"
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("series.id", ondelete="CASCADE"), primary_key=True
+    )
+    iteration: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    """NULL stands for NaN."""
+    timestamp: Mapped[float] = mapped_column(Float)
+    """Unix time in seconds, as reported by the client."""
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class SingleValueRow(Base):
+    __tablename__ = "single_values"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    timestamp: Mapped[float] = mapped_column(Float)
+
+
+class PlotRow(Base):
+    __tablename__ = "plots"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    metric: Mapped[str] = mapped_column(String(256))
+    variant: Mapped[str] = mapped_column(String(256))
+    iteration: Mapped[int] = mapped_column(BigInteger, default=0)
+    figure: Mapped[str] = mapped_column(Text)
+    """Plotly JSON (data + layout) as text."""
+    timestamp: Mapped[float] = mapped_column(Float)
+
+
+class DebugSampleRow(Base):
+    __tablename__ = "debug_samples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    metric: Mapped[str] = mapped_column(String(256))
+    variant: Mapped[str] = mapped_column(String(256))
+    iteration: Mapped[int] = mapped_column(BigInteger, default=0)
+    kind: Mapped[str] = mapped_column(String(16), default="image")
+    hash: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text, default="")
+    content_type: Mapped[str] = mapped_column(String(128), default="")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    timestamp: Mapped[float] = mapped_column(Float)
+
+
+class ConsoleRow(Base):
+    __tablename__ = "console"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    stream: Mapped[str] = mapped_column(String(8), default="stdout")
+    text: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[float] = mapped_column(Float)
+    __table_args__ = (Index("ix_console_task", "task_id", "id"),)
+
+
+class IngestBatchRow(Base):
+    """Batch ids already stored, so a retried batch is applied once."""
+
+    __tablename__ = "ingest_batches"
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ServerStateRow(Base):
+    """Small key/value facts of this installation (signing key, schema notes)."""
+
+    __tablename__ = "server_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+__all__ = [
+    "ApiKeyRow",
+    "ArtifactRow",
+    "Base",
+    "ConfigurationRow",
+    "ConsoleRow",
+    "DebugSampleRow",
+    "HyperParamRow",
+    "IngestBatchRow",
+    "PlotRow",
+    "ProjectRow",
+    "ScalarRow",
+    "SeriesRow",
+    "ServerStateRow",
+    "SingleValueRow",
+    "TaskRow",
+    "TaskTagRow",
+    "UniqueConstraint",
+]

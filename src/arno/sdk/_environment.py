@@ -1,0 +1,455 @@
+"""What a run needs to be reproduced: git state, entry point, Python and packages, CLI args.
+
+``collect_script_info`` reads the repository with the ``git`` command line (short timeouts,
+never raises).  ``patch_argparse`` hooks ``argparse`` so the SDK learns the parsed arguments
+and can override them when a run is executed remotely with edited parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import functools
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "INTERACTIVE_ENTRY_POINT",
+    "NOTEBOOK_ENTRY_POINT",
+    "ArgsCallback",
+    "apply_overrides",
+    "collect_argparse_args",
+    "collect_script_info",
+    "installed_requirements",
+    "patch_argparse",
+    "strip_url_credentials",
+    "unpatch_argparse",
+]
+
+NOTEBOOK_ENTRY_POINT = "<notebook>"
+INTERACTIVE_ENTRY_POINT = "<interactive>"
+
+GIT_TIMEOUT = 5.0  # seconds per git command
+DIFF_LIMIT = 512 * 1024  # bytes of `git diff HEAD` kept
+
+# ---------------------------------------------------------------------------------------------
+# git
+
+
+def _run_git(args: list[str], cwd: str, *, limit: int | None = None) -> bytes | None:
+    """Run ``git args`` in ``cwd``; stdout (at most ``limit + 1`` bytes) or None on failure."""
+    env = dict(os.environ)
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
+    try:
+        proc = subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except (OSError, ValueError):
+        return None
+    timer = threading.Timer(GIT_TIMEOUT, proc.kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        out = proc.stdout.read() if limit is None else proc.stdout.read(limit + 1)
+        truncated = limit is not None and len(out) > limit
+        if truncated:
+            proc.kill()  # we have all we keep; do not wait for the rest
+        code = proc.wait()
+    except OSError:
+        proc.kill()
+        proc.wait()
+        return None
+    finally:
+        timer.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    if code != 0 and not truncated:
+        return None
+    return out
+
+
+def _git_text(args: list[str], cwd: str) -> str | None:
+    out = _run_git(args, cwd)
+    if out is None:
+        return None
+    text = out.decode("utf-8", "replace").strip()
+    return text or None
+
+
+def strip_url_credentials(url: str) -> str:
+    """Drop ``user:password@`` from http(s) URLs and the password from other URLs.
+
+    ``https://user:token@host/repo.git`` -> ``https://host/repo.git``;
+    ``ssh://git:pw@host/repo`` -> ``ssh://git@host/repo``; scp-like ``git@host:repo`` is
+    returned unchanged (it holds no secret).
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.scheme or not parts.netloc or "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    if parts.scheme.lower() in ("http", "https"):
+        netloc = hostport
+    else:
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}@{hostport}" if user else hostport
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _remote_url(root: str) -> str | None:
+    url = _git_text(["config", "--get", "remote.origin.url"], root)
+    if url is None:
+        remotes = _git_text(["remote"], root)
+        if remotes:
+            first = remotes.splitlines()[0].strip()
+            url = _git_text(["config", "--get", f"remote.{first}.url"], root)
+    return strip_url_credentials(url) if url else None
+
+
+def _diff(root: str) -> str:
+    out = _run_git(
+        ["-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "HEAD"],
+        root,
+        limit=DIFF_LIMIT,
+    )
+    if not out:
+        return ""
+    if len(out) > DIFF_LIMIT:
+        text = out[:DIFF_LIMIT].decode("utf-8", "ignore")
+        return text + f"\n# arno: diff truncated at {DIFF_LIMIT} bytes\n"
+    return out.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point, packages
+
+
+def _running_script() -> str | None:
+    """Absolute path of the running script, a marker for notebooks/REPL, or None."""
+    main = sys.modules.get("__main__")
+    main_file: str | None = getattr(main, "__file__", None)
+    if "ipykernel" in sys.modules and (not main_file or "ipykernel" in str(main_file)):
+        return NOTEBOOK_ENTRY_POINT
+    if main_file:
+        return os.path.abspath(main_file)
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 and argv0 not in ("-c", "-m") and os.path.isfile(argv0):
+        return os.path.abspath(argv0)
+    return INTERACTIVE_ENTRY_POINT
+
+
+def _relative(path: str, base: str) -> str | None:
+    try:
+        rel = os.path.relpath(os.path.realpath(path), os.path.realpath(base))
+    except ValueError:  # different drives on Windows
+        return None
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return rel.replace(os.sep, "/")
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_requirements() -> str:
+    """Installed distributions as sorted ``name==version`` lines (requirements.txt text)."""
+    seen: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:  # a broken METADATA file must not stop the run
+            continue
+        if not name or not version:
+            continue
+        seen.setdefault(_canonical(name), f"{name}=={version}")
+    lines = [seen[key] for key in sorted(seen)]
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def collect_script_info(entry_point: str | None = None) -> dict[str, Any]:
+    """Describe the running script and its environment.  Never raises.
+
+    Keys: ``repository`` (origin URL without credentials), ``branch``, ``commit``, ``diff``
+    (uncommitted ``git diff HEAD``, capped at 512 KiB), ``entry_point`` (script path relative
+    to the repository root, or to the working directory outside a repository, or
+    ``"<notebook>"``/``"<interactive>"``), ``working_dir`` (relative to the repository root
+    inside one, else absolute), ``python_version``, ``requirements``, ``python_executable``,
+    ``platform``.  Git fields are None (``diff`` is ``""``) outside a repository or when git
+    is missing.  ``entry_point`` overrides the detected script (a path or a marker).
+    """
+    info: dict[str, Any] = {
+        "repository": None,
+        "branch": None,
+        "commit": None,
+        "diff": "",
+        "entry_point": None,
+        "working_dir": None,
+        "python_version": platform.python_version(),
+        "requirements": "",
+        "python_executable": sys.executable,
+        "platform": None,
+    }
+    try:
+        info["platform"] = platform.platform()
+    except Exception:
+        pass
+    try:
+        info["requirements"] = installed_requirements()
+    except Exception:
+        pass
+    try:
+        _fill_source_info(info, entry_point)
+    except Exception:
+        pass
+    return info
+
+
+def _fill_source_info(info: dict[str, Any], entry_point: str | None) -> None:
+    cwd = os.getcwd()
+    script = entry_point if entry_point is not None else _running_script()
+    is_file = script is not None and not script.startswith("<")
+    if is_file and script is not None:
+        script = os.path.abspath(script)
+    probe_dir = os.path.dirname(script) if is_file and script else cwd
+    if not os.path.isdir(probe_dir):
+        probe_dir = cwd
+
+    root = _git_text(["rev-parse", "--show-toplevel"], probe_dir)
+    if root is not None and not os.path.isdir(root):
+        root = None
+
+    info["working_dir"] = cwd
+    info["entry_point"] = script
+    if root is None:
+        if is_file and script:
+            info["entry_point"] = _relative(script, cwd) or script
+        return
+
+    info["repository"] = _remote_url(root)
+    info["branch"] = _git_text(["symbolic-ref", "--short", "-q", "HEAD"], root)
+    info["commit"] = _git_text(["rev-parse", "--verify", "-q", "HEAD"], root)
+    info["diff"] = _diff(root) if info["commit"] else ""
+    info["working_dir"] = _relative(cwd, root) or cwd
+    if is_file and script:
+        info["entry_point"] = _relative(script, root) or script
+
+
+# ---------------------------------------------------------------------------------------------
+# argparse
+
+#: Receives the parsed values; may return overrides (name -> value, strings are cast).
+ArgsCallback = Callable[[dict[str, Any]], Mapping[str, Any] | None]
+
+_PATCHED_METHODS = (
+    "parse_args",
+    "parse_known_args",
+    "parse_intermixed_args",
+    "parse_known_intermixed_args",
+)
+
+_state_lock = threading.Lock()
+_callback: ArgsCallback | None = None
+_originals: dict[str, Any] = {}
+_last_args: dict[str, Any] | None = None
+_depth = threading.local()
+
+
+def collect_argparse_args() -> dict[str, Any] | None:
+    """The values of the last top-level argparse parse (after overrides), if any.
+
+    Only parses that happened while ``patch_argparse`` was active are seen.
+    """
+    with _state_lock:
+        return dict(_last_args) if _last_args is not None else None
+
+
+def patch_argparse(callback: ArgsCallback | None = None) -> None:
+    """Hook ``argparse.ArgumentParser`` parsing.
+
+    After every top-level parse, ``callback`` (if given) gets ``{dest: value}`` and may
+    return overrides ``{dest: value}`` that are set on the namespace before it is returned to
+    the script; string values are cast with the argument's ``type`` (lists for ``nargs``,
+    booleans for ``store_true``/``store_false``).  Calling it again replaces the callback.
+    """
+    global _callback
+    with _state_lock:
+        _callback = callback
+        if _originals:
+            return
+        for method in _PATCHED_METHODS:
+            original = getattr(argparse.ArgumentParser, method, None)
+            if original is None:
+                continue
+            _originals[method] = original
+            setattr(argparse.ArgumentParser, method, _make_wrapper(method, original))
+
+
+def unpatch_argparse() -> None:
+    """Undo ``patch_argparse`` (idempotent).  ``collect_argparse_args`` keeps its value."""
+    global _callback
+    with _state_lock:
+        for method, original in _originals.items():
+            setattr(argparse.ArgumentParser, method, original)
+        _originals.clear()
+        _callback = None
+
+
+def _make_wrapper(method: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
+        depth = getattr(_depth, "value", 0)
+        _depth.value = depth + 1
+        try:
+            result = original(self, *args, **kwargs)
+        finally:
+            _depth.value = depth
+        if depth == 0:  # not a subparser or an inner call of another parse method
+            namespace = result[0] if isinstance(result, tuple) else result
+            if isinstance(namespace, argparse.Namespace):
+                _after_parse(self, namespace)
+        return result
+
+    return wrapper
+
+
+def _after_parse(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> None:
+    global _last_args
+    callback = _callback
+    overrides: Mapping[str, Any] | None = None
+    if callback is not None:
+        try:
+            overrides = callback(dict(vars(namespace)))
+        except Exception as exc:
+            warnings.warn(f"arno: argparse callback failed: {exc!r}", stacklevel=2)
+    if overrides:
+        try:
+            apply_overrides(parser, namespace, overrides)
+        except Exception as exc:
+            warnings.warn(f"arno: could not apply argument overrides: {exc!r}", stacklevel=2)
+    with _state_lock:
+        _last_args = dict(vars(namespace))
+
+
+def apply_overrides(
+    parser: argparse.ArgumentParser,
+    namespace: argparse.Namespace,
+    overrides: Mapping[str, Any],
+) -> None:
+    """Set ``overrides`` on ``namespace``, casting strings to each argument's type.
+
+    Names that are neither an argument of ``parser`` (or its subparsers) nor already on the
+    namespace are ignored.  A value that cannot be cast leaves the parsed value in place
+    and emits a warning.
+    """
+    actions: dict[str, argparse.Action] = {}
+    for candidate in _iter_actions(parser):
+        actions.setdefault(candidate.dest, candidate)
+    for name, value in overrides.items():
+        action = actions.get(name)
+        if action is None and not hasattr(namespace, name):
+            continue
+        try:
+            cast = _cast(action, value, getattr(namespace, name, None))
+        except Exception as exc:
+            warnings.warn(
+                f"arno: cannot use {value!r} for argument {name!r}: {exc!r}", stacklevel=2
+            )
+            continue
+        setattr(namespace, name, cast)
+
+
+def _iter_actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
+    seen: set[int] = set()
+    stack = [parser]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for action in current._actions:
+            yield action
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+
+
+_TRUE = {"1", "true", "yes", "y", "on"}
+_FALSE = {"0", "false", "no", "n", "off"}
+
+
+def _to_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _split_list(text: str) -> list[Any]:
+    stripped = text.strip()
+    if stripped.startswith(("[", "(")):
+        parsed = ast.literal_eval(stripped)
+        if isinstance(parsed, list | tuple):
+            return [item if isinstance(item, str) else str(item) for item in parsed]
+    return stripped.split()
+
+
+def _as_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _cast(action: argparse.Action | None, value: Any, current: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value == _as_text(current) or (current is None and value.strip() in ("", "None")):
+        return current  # unchanged (the usual round trip of a reported value)
+    if action is None:
+        # Set on the namespace by the script itself: follow the current value's type.
+        if isinstance(current, bool):
+            return _to_bool(value)
+        if isinstance(current, int | float):
+            return type(current)(value)
+        return value
+    if isinstance(
+        action,
+        argparse._StoreTrueAction | argparse._StoreFalseAction | argparse.BooleanOptionalAction,
+    ):
+        return _to_bool(value)
+    if isinstance(action, argparse._CountAction):
+        return None if value.strip() in ("", "None") else int(value)
+    if isinstance(action, argparse._StoreConstAction | argparse._AppendConstAction):
+        if value == _as_text(action.const):
+            return action.const
+        if value == _as_text(action.default):
+            return action.default
+        return action.const if _to_bool(value) else action.default
+    if value.strip() in ("", "None") and action.default is None and action.type not in (None, str):
+        return None
+    convert: Callable[[str], Any] = action.type if callable(action.type) else str
+    many = (
+        isinstance(action, argparse._AppendAction)
+        or action.nargs in ("*", "+", argparse.REMAINDER)
+        or isinstance(action.nargs, int)
+    )
+    if many:
+        return [convert(item) for item in _split_list(value)]
+    return convert(value)

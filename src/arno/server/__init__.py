@@ -1,0 +1,1 @@
+"""The HTTP server: FastAPI app, routers (HTTP only), auth, web UI."""

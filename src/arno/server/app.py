@@ -1,0 +1,65 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from arno import __version__
+from arno.core.settings import Settings
+from arno.server.deps import current_principal
+from arno.server.errors import install_error_handlers
+from arno.server.middleware import AllowedNetworks, BodyLimit
+from arno.server.routers import artifacts, events, health, projects, tasks, ui, users
+from arno.services.container import Services
+
+log = logging.getLogger("arno.server")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or Settings()
+    services = services or Services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="Arno",
+        version=__version__,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
+    for module in (users, projects, tasks, events, artifacts):
+        api.include_router(module.router)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="Arno API")
+
+    app.include_router(api)
+    app.include_router(health.router)
+    app.include_router(ui.router)
+    app.add_middleware(
+        BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
+    if settings.allowed_networks:
+        app.add_middleware(AllowedNetworks, networks=settings.allowed_networks)
+    return app

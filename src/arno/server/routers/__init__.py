@@ -1,0 +1,1 @@
+"""One module per resource; each holds HTTP concerns only and calls ``services``."""

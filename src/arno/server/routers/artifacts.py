@@ -1,0 +1,116 @@
+"""Artifacts and the content-addressed blobs behind them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from arno.core.errors import InvalidInput, PayloadTooLarge
+from arno.core.schemas import ArtifactCreate, ArtifactOut, BlobOut
+from arno.server.deps import current_principal, get_services
+from arno.services.container import Services
+from arno.services.principal import Principal
+from arno.storage import Hasher, check_hash
+
+router = APIRouter(tags=["artifacts"])
+Svc = Annotated[Services, Depends(get_services)]
+Who = Annotated[Principal, Depends(current_principal)]
+
+
+@router.get("/tasks/{task_id}/artifacts", response_model=list[ArtifactOut])
+def list_artifacts(task_id: str, svc: Svc, who: Who) -> list[ArtifactOut]:
+    return svc.artifacts.list(task_id)
+
+
+@router.put("/tasks/{task_id}/artifacts/{name}", response_model=ArtifactOut)
+def register_artifact(
+    task_id: str, name: str, body: ArtifactCreate, svc: Svc, who: Who
+) -> ArtifactOut:
+    return svc.artifacts.register(task_id, name, body, who)
+
+
+@router.get("/tasks/{task_id}/artifacts/{name}", response_model=ArtifactOut)
+def get_artifact(task_id: str, name: str, svc: Svc, who: Who) -> ArtifactOut:
+    return svc.artifacts.get(task_id, name)
+
+
+@router.delete("/tasks/{task_id}/artifacts/{name}", status_code=204)
+def delete_artifact(task_id: str, name: str, svc: Svc, who: Who) -> Response:
+    svc.artifacts.delete(task_id, name, who)
+    return Response(status_code=204)
+
+
+@router.head("/blobs/{hash}")
+def blob_exists(hash: str, svc: Svc, who: Who) -> Response:
+    check_hash(hash)
+    if not svc.store.exists(hash):
+        return Response(status_code=404)
+    return Response(status_code=200, headers={"content-length": str(svc.store.size(hash))})
+
+
+async def _receive_to_file(request: Request, limit: int) -> tuple[str, str, int]:
+    """Stream the body to a temp file while hashing it; never hold it in memory."""
+    svc: Services = request.app.state.services
+    tmp_dir = svc.settings.home / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    hasher = Hasher()
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, prefix="upload-") as out:
+        try:
+            async for chunk in request.stream():
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"upload over {limit} bytes")
+                hasher.update(chunk)
+                await asyncio.to_thread(out.write, chunk)
+        except BaseException:
+            out.close()
+            os.unlink(out.name)
+            raise
+    return out.name, hasher.hexdigest(), size
+
+
+@router.put("/blobs/{hash}", response_model=BlobOut)
+async def upload_blob(hash: str, request: Request, who: Who) -> BlobOut:
+    """Upload bytes whose BLAKE3 is ``hash``; refused (422) if the content does not match.
+    Uploading a blob that is already stored is a cheap no-op; check first with HEAD."""
+    svc: Services = request.app.state.services
+    check_hash(hash)
+    if await run_in_threadpool(svc.store.exists, hash):
+        async for _ in request.stream():
+            pass
+        return BlobOut(hash=hash, size=await run_in_threadpool(svc.store.size, hash))
+    path, actual, _size = await _receive_to_file(request, svc.settings.max_upload_bytes)
+    try:
+        if actual != hash:
+            raise InvalidInput(
+                f"uploaded content hashes to {actual}, not {hash}",
+                details={"expected": hash, "actual": actual},
+            )
+        info = await run_in_threadpool(svc.store.put_file, path, expected_hash=hash)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+    return BlobOut(hash=info.hash, size=info.size)
+
+
+@router.get("/blobs/{hash}")
+def download_blob(hash: str, svc: Svc, who: Who) -> Response:
+    check_hash(hash)
+    local = svc.store.local_path(hash)
+    headers = {"x-arno-hash": hash, "cache-control": "private, max-age=31536000, immutable"}
+    if local is not None:
+        return FileResponse(local, media_type="application/octet-stream", headers=headers)
+    size = svc.store.size(hash)
+    headers["content-length"] = str(size)
+    return StreamingResponse(
+        svc.store.iter_chunks(hash), media_type="application/octet-stream", headers=headers
+    )

@@ -1,0 +1,87 @@
+"""Reported events of a task: batched ingest and reads."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from arno.core.errors import Immutable
+from arno.core.schemas import (
+    BatchResult,
+    ConsoleLineOut,
+    DebugSampleOut,
+    EventBatch,
+    PlotOut,
+    SingleValueOut,
+)
+from arno.core.status import TaskStatus
+from arno.server.deps import current_principal, get_services
+from arno.services.container import Services
+from arno.services.principal import Principal
+
+router = APIRouter(tags=["events"])
+Svc = Annotated[Services, Depends(get_services)]
+Who = Annotated[Principal, Depends(current_principal)]
+
+
+@router.post("/tasks/{task_id}/events", response_model=BatchResult)
+def ingest(task_id: str, body: EventBatch, svc: Svc, who: Who) -> BatchResult:
+    """Store one batch of events. Sending the same ``batch_id`` again stores nothing twice."""
+    task = svc.tasks.get(task_id)
+    who.require_owner(task.owner_id)
+    if task.status == TaskStatus.published:
+        raise Immutable("task is published; clone it to report more")
+    return svc.events.ingest(task_id, body)
+
+
+@router.get("/tasks/{task_id}/scalars")
+def scalars(
+    task_id: str,
+    svc: Svc,
+    who: Who,
+    metric: str | None = None,
+    variant: str | None = None,
+    max_points: int | None = None,
+    timestamps: bool = False,
+) -> Response:
+    """Every series of the task (or one), ``x`` iterations and ``y`` values; with ``max_points``
+    long series are reduced keeping each bucket's min and max."""
+    series = svc.events.scalars(
+        task_id, metric=metric, variant=variant, max_points=max_points, with_timestamps=timestamps
+    )
+    payload = [s.__dict__ if not hasattr(s, "model_dump") else s.model_dump() for s in series]
+    return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+
+
+@router.get("/tasks/{task_id}/single_values", response_model=list[SingleValueOut])
+def single_values(task_id: str, svc: Svc, who: Who) -> list[SingleValueOut]:
+    return svc.events.single_values(task_id)
+
+
+@router.get("/tasks/{task_id}/plots", response_model=list[PlotOut])
+def plots(task_id: str, svc: Svc, who: Who, metric: str | None = None) -> list[PlotOut]:
+    return svc.events.plots(task_id, metric=metric)
+
+
+@router.get("/tasks/{task_id}/debug_samples", response_model=list[DebugSampleOut])
+def debug_samples(
+    task_id: str, svc: Svc, who: Who, metric: str | None = None, iteration: int | None = None
+) -> list[DebugSampleOut]:
+    return svc.events.debug_samples(task_id, metric=metric, iteration=iteration)
+
+
+@router.get("/tasks/{task_id}/console", response_model=list[ConsoleLineOut])
+def console(
+    task_id: str,
+    svc: Svc,
+    who: Who,
+    after: int = 0,
+    limit: int = 1000,
+    tail: bool = False,
+    search: str | None = None,
+) -> list[ConsoleLineOut]:
+    """Console lines in order; ``after`` is the last line id seen (for following a live run),
+    ``tail`` returns the last ``limit`` lines."""
+    return svc.events.console(task_id, after=after, limit=limit, tail=tail, search=search)

@@ -1,0 +1,146 @@
+"""Tasks: CRUD, status, inputs, listing with filters and sorting."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+
+from arno.core.schemas import (
+    CloneRequest,
+    ConfigurationItem,
+    HyperParam,
+    MetricSummary,
+    StatusChange,
+    TaskCreate,
+    TaskDetail,
+    TaskOut,
+    TaskPage,
+    TaskUpdate,
+)
+from arno.server.deps import current_principal, get_services
+from arno.services.container import Services
+from arno.services.principal import Principal
+from arno.services.task_query import TaskQuery
+
+router = APIRouter(tags=["tasks"])
+Svc = Annotated[Services, Depends(get_services)]
+Who = Annotated[Principal, Depends(current_principal)]
+
+
+class ParamsBody(BaseModel):
+    params: list[HyperParam]
+    replace: bool = False
+
+
+class ConfigsBody(BaseModel):
+    items: list[ConfigurationItem]
+
+
+class ArchiveBody(BaseModel):
+    archived: bool = True
+
+
+@router.get("/tasks", response_model=TaskPage)
+def list_tasks(
+    svc: Svc,
+    who: Who,
+    project: str | None = None,
+    include_subprojects: bool = True,
+    status: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
+    tag: Annotated[list[str], Query()] = [],  # noqa: B006
+    owner: str | None = None,
+    name: str | None = None,
+    name_regex: str | None = None,
+    search: str | None = None,
+    param: Annotated[list[str], Query()] = [],  # noqa: B006
+    metric: Annotated[list[str], Query()] = [],  # noqa: B006
+    archived: bool | None = False,
+    sort: Annotated[list[str], Query()] = [],  # noqa: B006
+    column: Annotated[list[str], Query()] = [],  # noqa: B006
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TaskPage:
+    """Filters combine with AND. ``param`` / ``metric`` take ``key<op>value``; ``sort`` takes a
+    column, ``param:Section/name`` or ``metric:title/series[:min|:max]``, ``-`` for descending."""
+    return svc.query.list(
+        TaskQuery(
+            project=project,
+            include_subprojects=include_subprojects,
+            status=status,
+            tags=tag,
+            owner=owner,
+            name=name,
+            name_regex=name_regex,
+            search=search,
+            params=param,
+            metrics=metric,
+            archived=archived,
+            sort=sort or ["-created_at"],
+            columns=column,
+            limit=limit,
+            cursor=cursor,
+        )
+    )
+
+
+@router.post("/tasks", response_model=TaskOut, status_code=201)
+def create_task(body: TaskCreate, svc: Svc, who: Who) -> TaskOut:
+    return svc.tasks.create(body, who)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskDetail)
+def get_task(task_id: str, svc: Svc, who: Who) -> TaskDetail:
+    return svc.tasks.detail(task_id)
+
+
+@router.patch("/tasks/{task_id}", response_model=TaskOut)
+def update_task(task_id: str, body: TaskUpdate, svc: Svc, who: Who) -> TaskOut:
+    return svc.tasks.update(task_id, body, who)
+
+
+@router.delete("/tasks/{task_id}", status_code=204)
+def delete_task(task_id: str, svc: Svc, who: Who, force: bool = False) -> Response:
+    svc.tasks.delete(task_id, who, force=force)
+    return Response(status_code=204)
+
+
+@router.post("/tasks/{task_id}/status", response_model=TaskOut)
+def set_status(task_id: str, body: StatusChange, svc: Svc, who: Who) -> TaskOut:
+    return svc.tasks.set_status(task_id, body, who)
+
+
+@router.post("/tasks/{task_id}/archive", response_model=TaskOut)
+def archive(task_id: str, body: ArchiveBody, svc: Svc, who: Who) -> TaskOut:
+    return svc.tasks.set_archived(task_id, body.archived, who)
+
+
+@router.post("/tasks/{task_id}/clone", response_model=TaskOut, status_code=201)
+def clone(task_id: str, body: CloneRequest, svc: Svc, who: Who) -> TaskOut:
+    return svc.tasks.clone(task_id, body, who)
+
+
+@router.get("/tasks/{task_id}/params", response_model=list[HyperParam])
+def get_params(task_id: str, svc: Svc, who: Who) -> list[HyperParam]:
+    return svc.tasks.get_params(task_id)
+
+
+@router.put("/tasks/{task_id}/params", response_model=list[HyperParam])
+def set_params(task_id: str, body: ParamsBody, svc: Svc, who: Who) -> list[HyperParam]:
+    return svc.tasks.set_params(task_id, body.params, who, replace=body.replace)
+
+
+@router.get("/tasks/{task_id}/configurations", response_model=list[ConfigurationItem])
+def get_configs(task_id: str, svc: Svc, who: Who) -> list[ConfigurationItem]:
+    return svc.tasks.get_configs(task_id)
+
+
+@router.put("/tasks/{task_id}/configurations", response_model=list[ConfigurationItem])
+def set_configs(task_id: str, body: ConfigsBody, svc: Svc, who: Who) -> list[ConfigurationItem]:
+    return svc.tasks.set_configs(task_id, body.items, who)
+
+
+@router.get("/tasks/{task_id}/metrics", response_model=list[MetricSummary])
+def metrics(task_id: str, svc: Svc, who: Who) -> list[MetricSummary]:
+    return svc.tasks.metrics(task_id)

@@ -1,0 +1,1 @@
+"""The domain: rules and transactions. Only this layer opens database transactions."""

@@ -1,0 +1,195 @@
+"""Users, API keys and credential checks. Secrets are stored as argon2 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from arno.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from arno.core.ids import as_utc, is_id, utcnow
+from arno.core.schemas import KeyCreated, KeyOut, UserOut
+from arno.db.engine import Database
+from arno.db.models import ApiKeyRow, UserRow
+from arno.services.principal import Principal
+
+_hasher = PasswordHasher()
+_KEY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def _new_access_key() -> str:
+    return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(24))
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+class AuthService:
+    """Argon2 is deliberately slow (~50 ms); after one successful check the secret's SHA-256 is
+    kept in memory for ``cache_seconds`` so a busy client is not slowed down. Revocation and
+    disabling are still read from the database on every request."""
+
+    def __init__(self, db: Database, *, cache_seconds: int = 300) -> None:
+        self.db = db
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[bytes, float]] = {}
+        self._lock = threading.Lock()
+
+    # ---- checking credentials ------------------------------------------------------------
+    def authenticate(self, login: str, secret: str) -> Principal:
+        """Accept an API key + secret pair, or a username + password."""
+        with self.db.read() as s:
+            key = s.scalar(select(ApiKeyRow).where(ApiKeyRow.access_key == login))
+            if key is not None:
+                user = s.get(UserRow, key.user_id)
+                if key.revoked_at is not None or user is None or user.disabled:
+                    raise Unauthorized("invalid credentials")
+                self._verify(f"k:{key.id}", key.secret_hash, secret)
+                return Principal(user.id, user.username, user.role, key.id)
+            user = s.scalar(select(UserRow).where(UserRow.username == login))
+            if user is None or user.disabled or not user.password_hash:
+                raise Unauthorized("invalid credentials")
+            self._verify(f"u:{user.id}", user.password_hash, secret)
+            return Principal(user.id, user.username, user.role, None)
+
+    def _verify(self, cache_key: str, stored_hash: str, secret: str) -> None:
+        digest = _digest(secret + "\0" + stored_hash)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(cache_key)
+        if hit and hit[1] > now and hmac.compare_digest(hit[0], digest):
+            return
+        try:
+            _hasher.verify(stored_hash, secret)
+        except (VerificationError, InvalidHashError):
+            raise Unauthorized("invalid credentials") from None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[cache_key] = (digest, now + self.cache_seconds)
+
+    # ---- users ---------------------------------------------------------------------------
+    def create_user(
+        self, username: str, *, password: str | None = None, role: str = "user"
+    ) -> UserOut:
+        with self.db.write() as s:
+            if s.scalar(select(UserRow).where(UserRow.username == username)) is not None:
+                raise Conflict(f"user {username!r} already exists")
+            row = UserRow(
+                username=username,
+                password_hash=_hasher.hash(password) if password else None,
+                role=role,
+                created_at=utcnow(),
+            )
+            s.add(row)
+            s.flush()
+            return _user_out(row)
+
+    def list_users(self) -> list[UserOut]:
+        with self.db.read() as s:
+            return [_user_out(u) for u in s.scalars(select(UserRow).order_by(UserRow.username))]
+
+    def set_disabled(self, user: str, disabled: bool) -> UserOut:
+        with self.db.write() as s:
+            row = _find_user(s, user)
+            row.disabled = disabled
+            return _user_out(row)
+
+    def set_password(self, user: str, password: str) -> None:
+        if len(password) < 8:
+            raise InvalidInput("a password needs at least 8 characters")
+        with self.db.write() as s:
+            _find_user(s, user).password_hash = _hasher.hash(password)
+
+    def count_users(self) -> int:
+        with self.db.read() as s:
+            return len(s.scalars(select(UserRow.id)).all())
+
+    # ---- keys ----------------------------------------------------------------------------
+    def create_key(self, user: str, *, label: str = "") -> KeyCreated:
+        secret = secrets.token_urlsafe(32)
+        with self.db.write() as s:
+            owner = _find_user(s, user)
+            row = ApiKeyRow(
+                access_key=_new_access_key(),
+                secret_hash=_hasher.hash(secret),
+                user_id=owner.id,
+                label=label,
+                created_at=utcnow(),
+            )
+            s.add(row)
+            s.flush()
+            return KeyCreated(**_key_out(row, owner.username).model_dump(), secret_key=secret)
+
+    def list_keys(self, *, user_id: str | None = None) -> list[KeyOut]:
+        with self.db.read() as s:
+            q = select(ApiKeyRow, UserRow.username).join(UserRow, UserRow.id == ApiKeyRow.user_id)
+            if user_id is not None:
+                q = q.where(ApiKeyRow.user_id == user_id)
+            return [_key_out(k, name) for k, name in s.execute(q.order_by(ApiKeyRow.created_at))]
+
+    def get_key(self, key: str) -> KeyOut:
+        with self.db.read() as s:
+            row = _find_key(s, key)
+            user = s.get(UserRow, row.user_id)
+            return _key_out(row, user.username if user else "")
+
+    def revoke_key(self, key: str) -> KeyOut:
+        with self.db.write() as s:
+            row = _find_key(s, key)
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            user = s.get(UserRow, row.user_id)
+            out = _key_out(row, user.username if user else "")
+        with self._lock:
+            self._cache.pop(f"k:{out.id}", None)
+        return out
+
+
+def _find_user(s: Session, user: str) -> UserRow:
+    row = s.get(UserRow, user) if is_id(user) else None
+    if row is None:
+        row = s.scalar(select(UserRow).where(UserRow.username == user))
+    if row is None:
+        raise NotFound(f"no user {user!r}")
+    return row
+
+
+def _find_key(s: Session, key: str) -> ApiKeyRow:
+    row = s.get(ApiKeyRow, key) if is_id(key) else None
+    if row is None:
+        row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.access_key == key))
+    if row is None:
+        raise NotFound(f"no API key {key!r}")
+    return row
+
+
+def _user_out(row: UserRow) -> UserOut:
+    return UserOut(
+        id=row.id,
+        username=row.username,
+        role=row.role,  # type: ignore[arg-type]
+        disabled=row.disabled,
+        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+    )
+
+
+def _key_out(row: ApiKeyRow, username: str) -> KeyOut:
+    return KeyOut(
+        id=row.id,
+        access_key=row.access_key,
+        user_id=row.user_id,
+        username=username,
+        label=row.label,
+        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        last_used_at=as_utc(row.last_used_at),
+        revoked_at=as_utc(row.revoked_at),
+    )

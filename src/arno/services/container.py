@@ -1,0 +1,52 @@
+"""Everything the server needs, built once from the settings."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+
+from arno.core.settings import Settings
+from arno.db.engine import Database
+from arno.db.migrate import upgrade
+from arno.services.artifacts import ArtifactService
+from arno.services.auth import AuthService
+from arno.services.events import EventService
+from arno.services.projects import ProjectService
+from arno.services.task_query import TaskQueryService
+from arno.services.tasks import TaskService
+from arno.storage import BlobStore
+
+log = logging.getLogger("arno.services")
+
+
+class Services:
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.resolved_database_url)
+        if migrate:
+            upgrade(self.db.engine)
+        self.store = BlobStore(
+            settings.resolved_storage_url,
+            options=dict(settings.storage_options),
+            tmp_dir=settings.home / "tmp",
+        )
+        self.auth = AuthService(self.db, cache_seconds=settings.auth_cache_seconds)
+        self.projects = ProjectService(self.db)
+        self.tasks = TaskService(self.db)
+        self.query = TaskQueryService(self.db)
+        self.events = EventService(self.db, max_console_line=settings.max_console_line)
+        self.artifacts = ArtifactService(self.db, self.store)
+
+    def database_ok(self) -> bool:
+        try:
+            with self.db.read() as s:
+                s.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - health reports, never raises
+            log.exception("database check failed")
+            return False
+
+    def close(self) -> None:
+        self.db.dispose()

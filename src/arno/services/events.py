@@ -1,0 +1,356 @@
+"""Reported events: scalars, single values, plots, debug samples, console lines.
+
+A batch is applied in one transaction together with its id, so a batch retried after a lost
+answer (or re-sent from the client's spool) is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from arno.core.errors import InvalidInput
+from arno.core.schemas import (
+    BatchResult,
+    ConsoleLineOut,
+    DebugSampleOut,
+    EventBatch,
+    PlotOut,
+    ScalarSeriesOut,
+    SingleValueOut,
+    encode_float,
+)
+from arno.db.engine import Database
+from arno.db.models import (
+    ConsoleRow,
+    DebugSampleRow,
+    IngestBatchRow,
+    PlotRow,
+    ScalarRow,
+    SeriesRow,
+    SingleValueRow,
+    TaskRow,
+)
+from arno.services.tasks import get_task_row
+
+TRUNCATION_MARKER = " ... [truncated {n} characters]"
+
+
+def _finite(v: float) -> float | None:
+    """Value as stored: NaN becomes NULL."""
+    return None if math.isnan(v) else v
+
+
+def _upsert(s: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    if not rows:
+        return
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table)
+        update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        s.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), rows)
+    elif dialect == "sqlite":
+        stmt_s = sqlite.insert(table)
+        update = {c: stmt_s.excluded[c] for c in rows[0] if c not in keys}
+        s.execute(stmt_s.on_conflict_do_update(index_elements=keys, set_=update), rows)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        s.execute(insert(table), rows)
+
+
+def _nanmin(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _nanmax(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+class EventService:
+    def __init__(self, db: Database, *, max_console_line: int = 1 << 20) -> None:
+        self.db = db
+        self.max_console_line = max_console_line
+
+    # ---- ingest ------------------------------------------------------------------------------
+    def ingest(self, task_id: str, batch: EventBatch) -> BatchResult:
+        for series in batch.scalars:
+            n = len(series.iterations)
+            if len(series.values) != n or len(series.timestamps) != n:
+                raise InvalidInput(
+                    f"series {series.metric}/{series.variant}: iterations, values and "
+                    "timestamps must have the same length"
+                )
+        points = sum(len(x.iterations) for x in batch.scalars)
+        with self.db.write() as s:
+            task = get_task_row(s, task_id)
+            if s.get(IngestBatchRow, batch.batch_id) is not None:
+                return BatchResult(batch_id=batch.batch_id, duplicate=True, points=points)
+            s.add(IngestBatchRow(batch_id=batch.batch_id, task_id=task_id))
+            last_iter = self._ingest_scalars(s, task_id, batch)
+            if batch.single_values:
+                _upsert(
+                    s,
+                    SingleValueRow.__table__,
+                    [
+                        {"task_id": task_id, "name": v.name, "value": _finite(v.value),
+                         "timestamp": v.timestamp}
+                        for v in {v.name: v for v in batch.single_values}.values()
+                    ],
+                    ["task_id", "name"],
+                )
+            if batch.plots:
+                s.execute(
+                    insert(PlotRow.__table__),
+                    [
+                        {"task_id": task_id, "metric": p.metric, "variant": p.variant,
+                         "iteration": p.iteration, "figure": json.dumps(p.figure, default=str),
+                         "timestamp": p.timestamp}
+                        for p in batch.plots
+                    ],
+                )
+            if batch.debug_samples:
+                s.execute(
+                    insert(DebugSampleRow.__table__),
+                    [{"task_id": task_id, **d.model_dump()} for d in batch.debug_samples],
+                )
+            if batch.console:
+                s.execute(
+                    insert(ConsoleRow.__table__),
+                    [
+                        {"task_id": task_id, "stream": c.stream,
+                         "text": self._clip(c.text), "timestamp": c.timestamp}
+                        for c in batch.console
+                    ],
+                )
+            candidates = [x for x in (last_iter, batch.last_iteration) if x is not None]
+            if candidates:
+                top = max(candidates)
+                if task.last_iteration is None or top > task.last_iteration:
+                    task.last_iteration = top
+        return BatchResult(batch_id=batch.batch_id, duplicate=False, points=points)
+
+    def _clip(self, text: str) -> str:
+        if len(text) <= self.max_console_line:
+            return text
+        cut = len(text) - self.max_console_line
+        return text[: self.max_console_line] + TRUNCATION_MARKER.format(n=cut)
+
+    def _ingest_scalars(self, s: Session, task_id: str, batch: EventBatch) -> int | None:
+        if not batch.scalars:
+            return None
+        existing = {
+            (r.metric, r.variant): r
+            for r in s.scalars(select(SeriesRow).where(SeriesRow.task_id == task_id))
+        }
+        rows: list[dict[str, Any]] = []
+        top: int | None = None
+        merged: dict[tuple[str, str], Any] = {}
+        for series in batch.scalars:
+            key = (series.metric, series.variant)
+            if key in merged:  # the same series twice in one batch: concatenate
+                prev = merged[key]
+                merged[key] = prev.model_copy(
+                    update={
+                        "iterations": prev.iterations + series.iterations,
+                        "values": prev.values + series.values,
+                        "timestamps": prev.timestamps + series.timestamps,
+                    }
+                )
+            else:
+                merged[key] = series
+        for series in merged.values():
+            if not series.iterations:
+                continue
+            row = existing.get((series.metric, series.variant))
+            if row is None:
+                row = SeriesRow(
+                    task_id=task_id, metric=series.metric, variant=series.variant, count=0,
+                    last_iteration=series.iterations[0],
+                )
+                s.add(row)
+                s.flush()
+                existing[(series.metric, series.variant)] = row
+                fresh = True
+            else:
+                fresh = False
+            # one value per iteration: the last report of an iteration wins
+            points = dict(zip(series.iterations, zip(series.values, series.timestamps)))
+            sid = row.id
+            rows.extend(
+                {"series_id": sid, "iteration": it, "value": _finite(v), "timestamp": ts}
+                for it, (v, ts) in points.items()
+            )
+            finite = [v for v in series.values if not math.isnan(v)]
+            lo = min(finite) if finite else None
+            hi = max(finite) if finite else None
+            if fresh:
+                row.min_value, row.max_value = lo, hi
+            else:
+                row.min_value = _nanmin(row.min_value, lo)
+                row.max_value = _nanmax(row.max_value, hi)
+            last_it = max(points)
+            if fresh or last_it >= row.last_iteration:
+                row.last_iteration = last_it
+                row.last_value = _finite(points[last_it][0])
+            row.count = (row.count or 0) + len(points)
+            top = last_it if top is None else max(top, last_it)
+        _upsert(s, ScalarRow.__table__, rows, ["series_id", "iteration"])
+        return top
+
+    # ---- read --------------------------------------------------------------------------------
+    def scalars(
+        self,
+        task_id: str,
+        *,
+        metric: str | None = None,
+        variant: str | None = None,
+        max_points: int | None = None,
+        with_timestamps: bool = False,
+    ) -> list[ScalarSeriesOut]:
+        with self.db.read() as s:
+            get_task_row(s, task_id)
+            q = select(SeriesRow).where(SeriesRow.task_id == task_id)
+            if metric is not None:
+                q = q.where(SeriesRow.metric == metric)
+            if variant is not None:
+                q = q.where(SeriesRow.variant == variant)
+            out = []
+            conn = s.connection()
+            for series in s.scalars(q.order_by(SeriesRow.metric, SeriesRow.variant)).all():
+                cur = conn.exec_driver_sql(
+                    "SELECT iteration, value, timestamp FROM scalars WHERE series_id = "
+                    f"{int(series.id)} ORDER BY iteration"
+                )
+                rows = cur.fetchall()
+                total = len(rows)
+                sampled = False
+                if max_points and total > max_points:
+                    rows = _downsample(rows, max_points)
+                    sampled = True
+                out.append(
+                    ScalarSeriesOut.model_construct(
+                        metric=series.metric,
+                        variant=series.variant,
+                        x=[r[0] for r in rows],
+                        y=[v if v is not None and math.isfinite(v) else encode_float(v)
+                           for _, v, _ in rows],
+                        timestamps=[r[2] for r in rows] if with_timestamps else None,
+                        total=total,
+                        sampled=sampled,
+                    )
+                )
+            return out
+
+    def single_values(self, task_id: str) -> list[SingleValueOut]:
+        with self.db.read() as s:
+            get_task_row(s, task_id)
+            rows = s.scalars(
+                select(SingleValueRow)
+                .where(SingleValueRow.task_id == task_id)
+                .order_by(SingleValueRow.name)
+            )
+            return [
+                SingleValueOut(name=r.name, value=encode_float(r.value), timestamp=r.timestamp)
+                for r in rows
+            ]
+
+    def plots(self, task_id: str, *, metric: str | None = None) -> list[PlotOut]:
+        with self.db.read() as s:
+            get_task_row(s, task_id)
+            q = select(PlotRow).where(PlotRow.task_id == task_id)
+            if metric:
+                q = q.where(PlotRow.metric == metric)
+            return [
+                PlotOut(id=r.id, metric=r.metric, variant=r.variant, iteration=r.iteration,
+                        figure=json.loads(r.figure), timestamp=r.timestamp)
+                for r in s.scalars(q.order_by(PlotRow.id))
+            ]
+
+    def debug_samples(
+        self, task_id: str, *, metric: str | None = None, iteration: int | None = None
+    ) -> list[DebugSampleOut]:
+        with self.db.read() as s:
+            get_task_row(s, task_id)
+            q = select(DebugSampleRow).where(DebugSampleRow.task_id == task_id)
+            if metric:
+                q = q.where(DebugSampleRow.metric == metric)
+            if iteration is not None:
+                q = q.where(DebugSampleRow.iteration == iteration)
+            return [
+                DebugSampleOut(
+                    id=r.id, metric=r.metric, variant=r.variant, iteration=r.iteration,
+                    kind=r.kind, hash=r.hash, url=r.url, content_type=r.content_type,
+                    size=r.size, timestamp=r.timestamp,
+                )
+                for r in s.scalars(q.order_by(DebugSampleRow.iteration, DebugSampleRow.id))
+            ]
+
+    def debug_sample_hashes(self, hash_: str) -> bool:
+        with self.db.read() as s:
+            return (
+                s.scalar(select(func.count()).where(DebugSampleRow.hash == hash_)) or 0
+            ) > 0
+
+    def console(
+        self, task_id: str, *, after: int = 0, limit: int = 1000, tail: bool = False,
+        search: str | None = None,
+    ) -> list[ConsoleLineOut]:
+        if not 1 <= limit <= 100_000:
+            raise InvalidInput("limit must be between 1 and 100000")
+        with self.db.read() as s:
+            get_task_row(s, task_id)
+            q = select(ConsoleRow).where(ConsoleRow.task_id == task_id, ConsoleRow.id > after)
+            if search:
+                q = q.where(ConsoleRow.text.ilike(f"%{search}%"))
+            if tail:
+                rows = list(s.scalars(q.order_by(ConsoleRow.id.desc()).limit(limit)))[::-1]
+            else:
+                rows = list(s.scalars(q.order_by(ConsoleRow.id).limit(limit)))
+            return [
+                ConsoleLineOut(id=r.id, stream=r.stream, text=r.text, timestamp=r.timestamp)
+                for r in rows
+            ]
+
+    def reset_outputs(self, task_id: str) -> None:
+        with self.db.write() as s:
+            get_task_row(s, task_id)
+            for table in (SeriesRow, SingleValueRow, PlotRow, DebugSampleRow, ConsoleRow):
+                s.execute(delete(table).where(table.task_id == task_id))
+            s.execute(delete(IngestBatchRow).where(IngestBatchRow.task_id == task_id))
+            task = s.get(TaskRow, task_id)
+            if task is not None:
+                task.last_iteration = None
+
+
+def _downsample(rows: list[Any], n: int) -> list[Any]:
+    """Keep the shape of a long series in about ``n`` points: per bucket, the first point and
+    the bucket's minimum and maximum, so spikes survive."""
+    if n < 3:
+        n = 3
+    per = max(1, math.ceil(len(rows) / (n // 3)))
+    out: list[Any] = []
+    for start in range(0, len(rows), per):
+        bucket = rows[start : start + per]
+        finite = [r for r in bucket if r[1] is not None]
+        picks = {id(bucket[0]): bucket[0]}
+        if finite:
+            lo = min(finite, key=lambda r: r[1])
+            hi = max(finite, key=lambda r: r[1])
+            picks[id(lo)] = lo
+            picks[id(hi)] = hi
+        out.extend(sorted(picks.values(), key=lambda r: r[0]))
+    if out[-1] is not rows[-1]:
+        out.append(rows[-1])
+    return out

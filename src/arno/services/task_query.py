@@ -1,0 +1,310 @@
+"""Listing tasks: filters on any column, hyperparameter or last metric; sort; cursor pages.
+
+Sort keys: a column (``name``, ``created_at``, ``status``, ``type``, ``started_at``,
+``completed_at``, ``updated_at``, ``last_iteration``, ``project``, ``owner``), a hyperparameter
+(``param:Section/name``) or a metric (``metric:title/series`` for the last value, with
+``:min`` or ``:max`` appended for those). Prefix ``-`` for descending. Tasks without the
+value sort last either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import ColumnElement
+
+from arno.core.errors import InvalidInput
+from arno.core.schemas import TaskPage, encode_float
+from arno.core.status import TaskStatus
+from arno.db.engine import Database
+from arno.db.models import HyperParamRow, ProjectRow, SeriesRow, TaskRow, TaskTagRow, UserRow
+from arno.services.tasks import task_out
+
+COLUMNS = {
+    "name": TaskRow.name,
+    "created_at": TaskRow.created_at,
+    "status": TaskRow.status,
+    "type": TaskRow.type,
+    "started_at": TaskRow.started_at,
+    "completed_at": TaskRow.completed_at,
+    "updated_at": TaskRow.updated_at,
+    "last_iteration": TaskRow.last_iteration,
+    "project": ProjectRow.name,
+    "owner": UserRow.username,
+    "id": TaskRow.id,
+}
+_FILTER_RE = re.compile(r"^(?P<key>.+?)\s*(?P<op>>=|<=|!=|=|>|<|~)\s*(?P<value>.*)$")
+_METRIC_AGG = {"last": SeriesRow.last_value, "min": SeriesRow.min_value, "max": SeriesRow.max_value}
+
+
+@dataclass
+class TaskQuery:
+    project: str | None = None
+    include_subprojects: bool = True
+    status: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    """All must match; a tag starting with "-" must be absent."""
+    owner: str | None = None
+    name: str | None = None
+    """Case-insensitive substring."""
+    name_regex: str | None = None
+    search: str | None = None
+    """Substring of name, id, comment or tags."""
+    params: list[str] = field(default_factory=list)
+    """``Section/name<op>value`` with op among = != > < >= <= ~ (substring)."""
+    metrics: list[str] = field(default_factory=list)
+    """``title/series[:last|min|max]<op>number``."""
+    archived: bool | None = False
+    sort: list[str] = field(default_factory=lambda: ["-created_at"])
+    limit: int = 50
+    cursor: str | None = None
+    columns: list[str] = field(default_factory=list)
+    """Extra values to return per task: ``param:S/n`` or ``metric:t/s[:agg]``."""
+
+
+def _split_metric(spec: str) -> tuple[str, str, str]:
+    agg = "last"
+    body = spec
+    for candidate in ("last", "min", "max"):
+        if spec.endswith(":" + candidate):
+            agg, body = candidate, spec[: -len(candidate) - 1]
+            break
+    if "/" not in body:
+        raise InvalidInput(f"metric {spec!r} must be 'title/series' (optionally ':min' or ':max')")
+    metric, variant = body.rsplit("/", 1) if body.count("/") > 1 else body.split("/", 1)
+    return metric, variant, agg
+
+
+def _split_param(spec: str) -> tuple[str, str]:
+    if "/" not in spec:
+        raise InvalidInput(f"parameter {spec!r} must be 'Section/name'")
+    section, name = spec.split("/", 1)
+    return section, name
+
+
+def _numeric(col: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return case(
+            (col.regexp_match(r"^\s*-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?\s*$"), cast(col, Float)),
+            else_=None,
+        )
+    return cast(col, Float)
+
+
+def _compare(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    if op == "=":
+        return col == value
+    if op == "!=":
+        return col != value
+    if op == ">":
+        return col > value
+    if op == "<":
+        return col < value
+    if op == ">=":
+        return col >= value
+    if op == "<=":
+        return col <= value
+    return col.ilike(f"%{value}%")
+
+
+def _parse_filter(text: str) -> tuple[str, str, str]:
+    m = _FILTER_RE.match(text)
+    if not m:
+        raise InvalidInput(f"filter {text!r} must look like 'key<op>value' (op: = != > < >= <= ~)")
+    return m["key"].strip(), m["op"], m["value"].strip()
+
+
+def _as_number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInput(f"{what}: {text!r} is not a number") from None
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        offset = int(json.loads(base64.urlsafe_b64decode(padded))["o"])
+    except Exception:  # noqa: BLE001 - any malformed cursor is the caller's mistake
+        raise InvalidInput("invalid cursor") from None
+    if offset < 0:
+        raise InvalidInput("invalid cursor")
+    return offset
+
+
+class TaskQueryService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def list(self, q: TaskQuery) -> TaskPage:
+        if not 1 <= q.limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000")
+        offset = _decode_cursor(q.cursor) if q.cursor else 0
+        with self.db.read() as s:
+            dialect = s.get_bind().dialect.name
+            stmt = (
+                select(TaskRow, ProjectRow.name, UserRow.username)
+                .join(ProjectRow, ProjectRow.id == TaskRow.project_id)
+                .outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
+            )
+            conds = self._conditions(s, q, dialect)
+            order: list[Any] = []
+            for i, key in enumerate(q.sort or ["-created_at"]):
+                desc = key.startswith("-")
+                key = key.lstrip("-+")
+                if key.startswith("metric:"):
+                    metric, variant, agg = _split_metric(key[7:])
+                    alias = aliased(SeriesRow, name=f"sort_series_{i}")
+                    stmt = stmt.outerjoin(
+                        alias,
+                        and_(
+                            alias.task_id == TaskRow.id,
+                            alias.metric == metric,
+                            alias.variant == variant,
+                        ),
+                    )
+                    col: Any = getattr(alias, _METRIC_AGG[agg].key)
+                elif key.startswith("param:"):
+                    section, name = _split_param(key[6:])
+                    hp = aliased(HyperParamRow, name=f"sort_param_{i}")
+                    stmt = stmt.outerjoin(
+                        hp,
+                        and_(hp.task_id == TaskRow.id, hp.section == section, hp.name == name),
+                    )
+                    num = _numeric(hp.value, dialect)
+                    order.append(num.is_(None))
+                    order.append(num.desc() if desc else num.asc())
+                    col = hp.value
+                elif key in COLUMNS:
+                    col = COLUMNS[key]
+                else:
+                    raise InvalidInput(
+                        f"cannot sort by {key!r}: use a column ({', '.join(sorted(COLUMNS))}), "
+                        "'param:Section/name' or 'metric:title/series[:min|:max]'"
+                    )
+                order.append(col.is_(None))
+                order.append(col.desc() if desc else col.asc())
+            order.append(TaskRow.id.asc())
+            if conds:
+                stmt = stmt.where(*conds)
+            total = s.scalar(
+                select(func.count()).select_from(
+                    select(TaskRow.id)
+                    .join(ProjectRow, ProjectRow.id == TaskRow.project_id)
+                    .outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
+                    .where(*conds)
+                    .subquery()
+                )
+            )
+            rows = s.execute(stmt.order_by(*order).offset(offset).limit(q.limit + 1)).all()
+            more = len(rows) > q.limit
+            rows = rows[: q.limit]
+            items = [task_out(r, pname, owner) for r, pname, owner in rows]
+            columns = self._columns(s, q.columns, [i.id for i in items])
+            return TaskPage(
+                items=items,
+                total=total or 0,
+                next_cursor=_encode_cursor(offset + q.limit) if more else None,
+                columns=columns,
+            )
+
+    def _conditions(self, s: Session, q: TaskQuery, dialect: str) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = []
+        if q.project:
+            name = q.project.strip().strip("/")
+            if q.include_subprojects:
+                conds.append(or_(ProjectRow.name == name, ProjectRow.name.like(f"{name}/%")))
+            else:
+                conds.append(or_(ProjectRow.name == name, ProjectRow.id == name))
+        if q.status:
+            for st in q.status:
+                if st not in TaskStatus.__members__:
+                    raise InvalidInput(f"unknown status {st!r}")
+            conds.append(TaskRow.status.in_(q.status))
+        for tag in q.tags:
+            sub = select(TaskTagRow.task_id).where(TaskTagRow.tag == tag.lstrip("-"))
+            conds.append(TaskRow.id.not_in(sub) if tag.startswith("-") else TaskRow.id.in_(sub))
+        if q.owner:
+            conds.append(or_(UserRow.username == q.owner, TaskRow.owner_id == q.owner))
+        if q.name:
+            conds.append(TaskRow.name.ilike(f"%{q.name}%"))
+        if q.name_regex:
+            try:
+                re.compile(q.name_regex)
+            except re.error as exc:
+                raise InvalidInput(f"invalid name regex: {exc}") from None
+            conds.append(TaskRow.name.regexp_match(q.name_regex))
+        if q.search:
+            like = f"%{q.search}%"
+            conds.append(
+                or_(
+                    TaskRow.name.ilike(like),
+                    TaskRow.id.ilike(like),
+                    TaskRow.comment.ilike(like),
+                    TaskRow.id.in_(select(TaskTagRow.task_id).where(TaskTagRow.tag.ilike(like))),
+                )
+            )
+        if q.archived is not None:
+            conds.append(TaskRow.archived.is_(q.archived))
+        for text in q.params:
+            key, op, value = _parse_filter(text)
+            section, name = _split_param(key)
+            col: Any = HyperParamRow.value
+            if op in (">", "<", ">=", "<="):
+                col, value = _numeric(HyperParamRow.value, dialect), _as_number(value, text)
+            sub = select(HyperParamRow.task_id).where(
+                HyperParamRow.section == section, HyperParamRow.name == name, _compare(col, op, value)
+            )
+            conds.append(TaskRow.id.in_(sub))
+        for text in q.metrics:
+            key, op, value = _parse_filter(text)
+            if op == "~":
+                raise InvalidInput("metric filters compare numbers: use = != > < >= <=")
+            metric, variant, agg = _split_metric(key)
+            sub = select(SeriesRow.task_id).where(
+                SeriesRow.metric == metric,
+                SeriesRow.variant == variant,
+                _compare(_METRIC_AGG[agg], op, _as_number(value, text)),
+            )
+            conds.append(TaskRow.id.in_(sub))
+        return conds
+
+    def _columns(self, s: Session, specs: list[str], ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        if not ids:
+            return {spec: {} for spec in specs}
+        for spec in specs:
+            if spec.startswith("metric:"):
+                metric, variant, agg = _split_metric(spec[7:])
+                col = _METRIC_AGG[agg]
+                rows = s.execute(
+                    select(SeriesRow.task_id, col).where(
+                        SeriesRow.task_id.in_(ids),
+                        SeriesRow.metric == metric,
+                        SeriesRow.variant == variant,
+                    )
+                )
+                out[spec] = {tid: encode_float(v) for tid, v in rows}
+            elif spec.startswith("param:"):
+                section, name = _split_param(spec[6:])
+                rows = s.execute(
+                    select(HyperParamRow.task_id, HyperParamRow.value).where(
+                        HyperParamRow.task_id.in_(ids),
+                        HyperParamRow.section == section,
+                        HyperParamRow.name == name,
+                    )
+                )
+                out[spec] = dict(rows.tuples().all())
+            else:
+                raise InvalidInput(f"unknown column {spec!r}: use 'param:S/n' or 'metric:t/s'")
+        return out
