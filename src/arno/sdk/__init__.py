@@ -1,0 +1,9 @@
+"""The public Python API: ``Task``, ``Logger``, ``StorageManager``."""
+
+from arno.sdk._artifacts import Artifact
+from arno.sdk._context import NotConfigured, set_session
+from arno.sdk._logger import Logger
+from arno.sdk._storage import StorageManager
+from arno.sdk._task import Task
+
+__all__ = ["Artifact", "Logger", "NotConfigured", "StorageManager", "Task", "set_session"]

@@ -48,6 +48,7 @@ __all__ = [
     "EncodedArtifact",
     "decode_artifact",
     "encode_artifact",
+    "extract_zip",
 ]
 
 ARTIFACT_TYPES: Final = ("numpy", "pandas", "image", "json", "text", "file", "folder", "pickle")
@@ -245,7 +246,7 @@ def _encode_file(src: Path, out_dir: Path) -> EncodedArtifact:
 
 
 def _encode_folder(src: Path, stem: str, out_dir: Path) -> EncodedArtifact:
-    entries = _folder_entries(src, skip=out_dir)
+    entries = _folder_entries(src, skip=out_dir.parent)  # never zip our own work_dir
     path = out_dir / f"{stem}.zip"
     count = total = 0
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
@@ -277,8 +278,8 @@ def _encode_folder(src: Path, stem: str, out_dir: Path) -> EncodedArtifact:
 def _folder_entries(root: Path, *, skip: Path) -> list[tuple[str, Path]]:
     """Every file (and empty directory, with a trailing slash) under ``root``, sorted.
 
-    ``skip`` (the directory the zip is being written to, when it lies inside ``root``) and
-    everything below it are left out.
+    ``skip`` (the work directory the zip is written under, when it lies inside ``root``)
+    and everything below it are left out.
     """
     skip = skip.resolve()
     out: list[tuple[str, Path]] = []

@@ -16,8 +16,8 @@ from arno.core.errors import InvalidInput
 
 __all__ = ["MEDIA_KINDS", "encode_image", "encode_media", "sniff_content_type"]
 
-MediaKind = Literal["audio", "video", "html"]
-MEDIA_KINDS: Final = ("audio", "video", "html")
+MediaKind = Literal["audio", "video", "html", "image"]
+MEDIA_KINDS: Final = ("audio", "video", "html", "image")
 _HTML: Final = "text/html; charset=utf-8"
 _PNG: Final = "image/png"
 _PNG_MODES: Final = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
@@ -205,7 +205,7 @@ def _image_type(data: bytes, suffix: str) -> str | None:
 def encode_media(
     path_or_bytes: Any, kind: MediaKind, *, file_extension: str | None = None
 ) -> tuple[bytes, str]:
-    """Bytes and MIME type of an audio, video or HTML sample.
+    """Bytes and MIME type of an audio, video or HTML sample (or an image file sent as media).
 
     ``path_or_bytes`` is a path to a file, bytes, or a binary file object (read to its end);
     for ``kind="html"`` a string that is not an existing file is taken as the HTML itself.
@@ -243,15 +243,21 @@ def encode_media(
     ctype = _BY_EXTENSION.get(suffix) if suffix else None
     if ctype is None or ctype == _HTML:
         ctype = sniff_content_type(data, kind=kind)
+    if ctype == _HTML:  # never label audio/video bytes as a page a browser would render
+        ctype = None
     return data, ctype or "application/octet-stream"
 
 
 def sniff_content_type(data: bytes, *, kind: str | None = None) -> str | None:
-    """The MIME type announced by a file's first bytes, for common image and media formats.
+    """The MIME type announced by a file's first bytes: common image, audio and video
+    formats, and HTML documents (``<!doctype html`` or ``<html`` first). None if unknown.
 
     ``kind`` ("audio" or "video") settles containers that hold either (Ogg, WebM).
     """
     head = data[:64]
+    text_head = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text_head.startswith((b"<!doctype html", b"<html")):
+        return _HTML
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if head.startswith(b"\xff\xd8\xff"):

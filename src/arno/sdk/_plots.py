@@ -346,7 +346,7 @@ def _safe_numpy_like(value: Any, depth: int) -> Any:
         out[~finite] = None
         return out.tolist()
     if kind == "M":
-        text = np.datetime_as_string(arr).astype(object)
+        text = np.asarray(np.datetime_as_string(arr), dtype=object)
         text[np.isnat(arr)] = None
         return text.tolist()
     if kind == "m":  # seconds, as Plotly has no duration type

@@ -63,6 +63,8 @@ def blob_key(root: str, h: str) -> str:
 
 
 class Backend(Protocol):
+    """Byte moving for one store; ``h`` is always a validated hash."""
+
     url: str
 
     def stored_size(self, h: str) -> int | None: ...

@@ -131,6 +131,16 @@ def set_params(task_id: str, body: ParamsBody, svc: Svc, who: Who) -> list[Hyper
     return svc.tasks.set_params(task_id, body.params, who, replace=body.replace)
 
 
+class ParamKeys(BaseModel):
+    keys: list[str]
+
+
+@router.post("/tasks/{task_id}/params/delete", status_code=204)
+def delete_params(task_id: str, body: ParamKeys, svc: Svc, who: Who) -> Response:
+    svc.tasks.delete_params(task_id, body.keys, who)
+    return Response(status_code=204)
+
+
 @router.get("/tasks/{task_id}/configurations", response_model=list[ConfigurationItem])
 def get_configs(task_id: str, svc: Svc, who: Who) -> list[ConfigurationItem]:
     return svc.tasks.get_configs(task_id)

@@ -1,0 +1,17 @@
+"""The HTTP client: configuration, session with retries and error mapping, batched reporter
+with an on-disk spool, and the offline recorder."""
+
+from arno.client._config import ClientConfig, load_config, write_config
+from arno.client._offline import OfflineSession, import_offline_task
+from arno.client._reporter import Reporter
+from arno.client._session import ApiSession
+
+__all__ = [
+    "ApiSession",
+    "ClientConfig",
+    "OfflineSession",
+    "Reporter",
+    "import_offline_task",
+    "load_config",
+    "write_config",
+]

@@ -1,0 +1,88 @@
+"""Where the server is and which credentials to use.
+
+Environment first (``ARNO_API_HOST``, ``ARNO_API_KEY``, ``ARNO_API_SECRET``), then
+``$ARNO_HOME/config.toml`` (``ARNO_HOME`` defaults to ``~/.arno``), which ``arno up`` and
+``arno login`` write.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Env(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARNO_", extra="ignore")
+    home: Path = Field(default_factory=lambda: Path.home() / ".arno")
+    api_host: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+    offline: bool = False
+
+
+class ClientConfig:
+    def __init__(
+        self,
+        host: str | None,
+        access_key: str | None,
+        secret_key: str | None,
+        *,
+        home: Path,
+        offline: bool = False,
+    ) -> None:
+        self.host = host.rstrip("/") if host else None
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.home = home
+        self.offline = offline
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+    def __repr__(self) -> str:
+        return f"ClientConfig(host={self.host!r}, access_key={self.access_key!r})"
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+
+
+def load_config(**overrides: Any) -> ClientConfig:
+    env = _Env()
+    home = Path(overrides.get("home") or env.home).expanduser()
+    api = read_config_file(home / "config.toml").get("api", {})
+    return ClientConfig(
+        overrides.get("host") or env.api_host or api.get("host"),
+        overrides.get("access_key") or env.api_key or api.get("access_key"),
+        overrides.get("secret_key") or env.api_secret or api.get("secret_key"),
+        home=home,
+        offline=bool(overrides.get("offline") or env.offline),
+    )
+
+
+def write_config(home: Path, api: dict[str, str], extra: dict[str, Any] | None = None) -> Path:
+    """Write ``config.toml`` readable by its owner only (0600), keeping other sections."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "config.toml"
+    data = read_config_file(path)
+    data["api"] = {**data.get("api", {}), **api}
+    for key, value in (extra or {}).items():
+        data[key] = {**data.get(key, {}), **value}
+    tmp = path.with_suffix(".toml.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(data, fh)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return path
