@@ -7,14 +7,15 @@ Environment first (``ARNO_API_HOST``, ``ARNO_API_KEY``, ``ARNO_API_SECRET``), th
 
 from __future__ import annotations
 
-import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arno.core.config_file import read_config_file, write_config
+
+__all__ = ["ClientConfig", "load_config", "read_config_file", "write_config"]
 
 
 class _Env(BaseSettings):
@@ -50,14 +51,6 @@ class ClientConfig:
         return f"ClientConfig(host={self.host!r}, access_key={self.access_key!r})"
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        return {}
-
-
 def load_config(**overrides: Any) -> ClientConfig:
     env = _Env()
     home = Path(overrides.get("home") or env.home).expanduser()
@@ -69,20 +62,3 @@ def load_config(**overrides: Any) -> ClientConfig:
         home=home,
         offline=bool(overrides.get("offline") or env.offline),
     )
-
-
-def write_config(home: Path, api: dict[str, str], extra: dict[str, Any] | None = None) -> Path:
-    """Write ``config.toml`` readable by its owner only (0600), keeping other sections."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / "config.toml"
-    data = read_config_file(path)
-    data["api"] = {**data.get("api", {}), **api}
-    for key, value in (extra or {}).items():
-        data[key] = {**data.get(key, {}), **value}
-    tmp = path.with_suffix(".toml.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        tomli_w.dump(data, fh)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path

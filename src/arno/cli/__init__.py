@@ -1,0 +1,1 @@
+"""The ``arno`` command line (Typer + Rich), one module per command group."""
