@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; default is SQLite in WAL mode at ``$ARNO_HOME/arno.db``."""
     storage_url: str | None = None
     """fsspec URL of the blob store (``s3://bucket/prefix``); default ``$ARNO_HOME/files``."""
-    storage_options: dict[str, str] = Field(default_factory=dict)
+    storage_options: dict[str, Any] = Field(default_factory=dict)
     """Extra fsspec options as JSON, e.g. ``{"endpoint_url": "http://minio:9000"}``."""
     host: str = "127.0.0.1"
     port: int = 8080
