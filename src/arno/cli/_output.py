@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from arno.core.errors import ArnoError
 
@@ -21,7 +22,9 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # one line whatever the terminal width, and the message is text, not Rich markup
+    err_console.print(Text.assemble(("error:", "red"), " ", " ".join(message.split("\n"))),
+                      highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -42,7 +45,9 @@ def handle_errors(fn: F) -> F:
 
 
 def render(rows: Sequence[dict[str, Any]] | dict[str, Any], columns: Sequence[str],
-           *, as_json: bool, title: str | None = None) -> None:
+           *, as_json: bool, title: str | None = None, no_wrap: Sequence[str] = ()) -> None:
+    """Print ``rows`` as JSON, or as a table of ``columns`` (a dict: one field per line).
+    Columns named in ``no_wrap`` (ids) are never folded."""
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
         return
@@ -51,14 +56,14 @@ def render(rows: Sequence[dict[str, Any]] | dict[str, Any], columns: Sequence[st
         table.add_column("field", style="bold")
         table.add_column("value")
         for key in columns:
-            table.add_row(key, _cell(rows.get(key)))
+            table.add_row(key, Text(_cell(rows.get(key))))
         console.print(table)
         return
     table = Table(title=title)
     for col in columns:
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in no_wrap)
     for row in rows:
-        table.add_row(*(_cell(row.get(col)) for col in columns))
+        table.add_row(*(Text(_cell(row.get(col))) for col in columns))
     console.print(table)
 
 

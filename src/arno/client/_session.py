@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,8 +183,11 @@ class ApiSession:
         finally:
             os.unlink(fh.name)
 
-    def download_blob(self, hash_: str, dest: Path) -> Path:
-        """Download to ``dest`` atomically, verifying the content against its hash."""
+    def download_blob(
+        self, hash_: str, dest: Path, *, progress: Callable[[int], None] | None = None
+    ) -> Path:
+        """Download to ``dest`` atomically, verifying the content against its hash.
+        ``progress`` is called with the size of each chunk written."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(f".{dest.name}.part")
         h = blake3()
@@ -197,6 +200,8 @@ class ApiSession:
                     for chunk in resp.iter_bytes(READ_SIZE):
                         h.update(chunk)
                         out.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
         except httpx.TransportError as exc:
             part.unlink(missing_ok=True)
             raise ServerUnavailable(f"download of blob {hash_} failed: {exc}") from exc
