@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,12 +13,22 @@ from arno.sdk import _codecs
 from arno.sdk._context import home
 
 
+def safe_file_name(name: str) -> str:
+    """A stored name reduced to one harmless path component (names come from other users)."""
+    base = Path(name.replace("\\", "/")).name
+    if base in ("", ".", ".."):
+        return "artifact"
+    return base
+
+
 def cache_path(hash_: str) -> Path:
     return home() / "cache" / "blobs" / hash_[:2] / hash_
 
 
 def fetch_blob(session: Any, hash_: str) -> Path:
     """A verified local copy of a blob, downloaded once and reused."""
+    if not re.fullmatch(r"[0-9a-f]{64}", hash_ or ""):
+        raise InvalidInput(f"not a content hash: {hash_!r}")
     target = cache_path(hash_)
     if not target.exists():
         session.download_blob(hash_, target)
@@ -55,7 +66,7 @@ class Artifact:
             if force_download:
                 cache_path(self.hash).unlink(missing_ok=True)
             blob = fetch_blob(self._session, self.hash)
-            named = blob.parent / f"{self.hash}.d" / (self.file_name or self.name)
+            named = blob.parent / f"{self.hash}.d" / safe_file_name(self.file_name or self.name)
             if not named.exists():
                 named.parent.mkdir(parents=True, exist_ok=True)
                 try:
