@@ -75,3 +75,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value, default=str)
     return str(value)
+
+
+def when(value: Any) -> str:
+    """An API timestamp (ISO 8601, UTC) as ``YYYY-MM-DD HH:MM:SS`` for a table cell."""
+    if not value:
+        return ""
+    text = str(value).replace("T", " ")
+    return text[:19]

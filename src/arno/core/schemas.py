@@ -387,3 +387,83 @@ def decode_float(value: float | str | None) -> float:
     if isinstance(value, str):
         return float(value.replace("Infinity", "inf"))
     return float(value)
+
+
+# ---- queues and workers -----------------------------------------------------------------------
+
+
+class QueueCreate(_Model):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class QueueOut(_Model):
+    id: str
+    name: str
+    system: bool
+    length: int
+    oldest_enqueued_at: datetime | None
+    created_at: datetime
+
+
+class QueueEntryOut(_Model):
+    task_id: str
+    task_name: str
+    project: str
+    priority: int
+    enqueued_at: datetime
+    position: int
+
+
+class EnqueueRequest(_Model):
+    queue: str = "default"
+    """Queue name or id."""
+    priority: int = 0
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+
+
+class WorkerRegister(_Model):
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")
+    host: str = ""
+    queues: list[str] = Field(min_length=1)
+    gpus: list[str] = Field(default_factory=list)
+    info: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkerOut(_Model):
+    id: str
+    host: str
+    user: str | None
+    queues: list[str]
+    gpus: list[str]
+    info: dict[str, Any]
+    stats: dict[str, Any]
+    task_ids: list[str]
+    registered_at: datetime
+    last_seen_at: datetime
+
+
+class Heartbeat(_Model):
+    stats: dict[str, Any] = Field(default_factory=dict)
+    task_ids: list[str] = Field(default_factory=list)
+
+
+class HeartbeatReply(_Model):
+    abort: list[str]
+    """Running tasks this worker must stop (aborted, or no longer leased to it)."""
+    lease_seconds: float
+
+
+class DequeueRequest(_Model):
+    queues: list[str] = Field(min_length=1)
+    wait: float = Field(default=30.0, ge=0, le=120)
+
+
+class DequeueReply(_Model):
+    task: TaskDetail | None
+    queue: str | None = None
+    lease_seconds: float
+
+
+class TaskDone(_Model):
+    exit_code: int
+    message: str = ""

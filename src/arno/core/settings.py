@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     max_console_line: int = 1024 * 1024
     """Console lines longer than this are truncated with a marker."""
     auth_cache_seconds: int = 300
+    lease_seconds: float = 60.0
+    """How long a running task stays leased to its agent without a heartbeat."""
+    worker_timeout: float = 300.0
+    """A worker silent this long is forgotten."""
+    reaper_interval: float = 5.0
+    """How often expired leases are looked for."""
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

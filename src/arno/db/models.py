@@ -86,12 +86,58 @@ class TaskRow(Base):
     script: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     user_properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     runtime: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Execution settings: container image and arguments, queue hints, environment."""
+    queue_id: Mapped[str | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    abort_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (
+        Index("ix_tasks_lease", "status", "lease_expires_at"),
         Index("ix_tasks_project_created", "project_id", "created_at"),
         Index("ix_tasks_name", "name"),
         Index("ix_tasks_status", "status"),
         Index("ix_tasks_created", "created_at"),
     )
+
+
+class QueueRow(Base):
+    __tablename__ = "queues"
+    id: Mapped[str] = _id_column()
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    system: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QueueEntryRow(Base):
+    """A task waiting in a queue: higher priority first, then first come first served."""
+
+    __tablename__ = "queue_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    queue_id: Mapped[str] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), unique=True
+    )
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_queue_entries_order", "queue_id", "priority", "id"),)
+
+
+class WorkerRow(Base):
+    """An agent process serving queues; alive while its heartbeats keep coming."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    host: Mapped[str] = mapped_column(String(256), default="")
+    queues: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    gpus: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    task_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TaskTagRow(Base):
@@ -259,6 +305,8 @@ __all__ = [
     "IngestBatchRow",
     "PlotRow",
     "ProjectRow",
+    "QueueEntryRow",
+    "QueueRow",
     "ScalarRow",
     "SeriesRow",
     "ServerStateRow",
@@ -266,4 +314,5 @@ __all__ = [
     "TaskRow",
     "TaskTagRow",
     "UniqueConstraint",
+    "WorkerRow",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,16 +10,29 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from arno import __version__
 from arno.core.settings import Settings
 from arno.server.deps import current_principal
 from arno.server.errors import install_error_handlers
 from arno.server.middleware import AllowedNetworks, BodyLimit
-from arno.server.routers import artifacts, events, health, projects, tasks, ui, users
+from arno.server.routers import artifacts, events, health, projects, queues, tasks, ui, users
 from arno.services.container import Services
 
 log = logging.getLogger("arno.server")
+
+
+async def _reap_forever(services: Services, interval: float) -> None:
+    """Fail or requeue tasks whose agent stopped heartbeating."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            counts = await run_in_threadpool(services.queues.reap)
+            if any(counts.values()):
+                log.info("reaper: %s", counts)
+        except Exception:  # noqa: BLE001 - keep reaping; the next pass may succeed
+            log.exception("reaper pass failed")
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -27,8 +41,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        services.close()
+        reaper = asyncio.create_task(_reap_forever(services, settings.reaper_interval))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            services.close()
 
     app = FastAPI(
         title="Arno",
@@ -43,7 +61,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
-    for module in (users, projects, tasks, events, artifacts):
+    for module in (users, projects, tasks, events, artifacts, queues):
         api.include_router(module.router)
 
     @api.get("/openapi.json", include_in_schema=False)

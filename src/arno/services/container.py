@@ -13,6 +13,7 @@ from arno.services.artifacts import ArtifactService
 from arno.services.auth import AuthService
 from arno.services.events import EventService
 from arno.services.projects import ProjectService
+from arno.services.queues import QueueService
 from arno.services.task_query import TaskQueryService
 from arno.services.tasks import TaskService
 from arno.storage import BlobStore
@@ -38,6 +39,10 @@ class Services:
         self.query = TaskQueryService(self.db)
         self.events = EventService(self.db, max_console_line=settings.max_console_line)
         self.artifacts = ArtifactService(self.db, self.store)
+        self.queues = QueueService(self.db, lease_seconds=settings.lease_seconds,
+                                   worker_timeout=settings.worker_timeout)
+        if migrate:
+            self.queues.ensure_system_queues()
 
     def database_ok(self) -> bool:
         try:

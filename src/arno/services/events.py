@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -39,6 +40,7 @@ from arno.db.models import (
 from arno.services.tasks import get_task_row
 
 TRUNCATION_MARKER = " ... [truncated {n} characters]"
+_MARKER_AT_END = re.compile(r" \.\.\. \[truncated (\d+) characters\]\Z")
 
 
 def _finite(v: float) -> float | None:
@@ -144,8 +146,13 @@ class EventService:
     def _clip(self, text: str) -> str:
         if len(text) <= self.max_console_line:
             return text
-        cut = len(text) - self.max_console_line
-        return text[: self.max_console_line] + TRUNCATION_MARKER.format(n=cut)
+        # A line the client already truncated keeps its marker (and the count it names).
+        marked = _MARKER_AT_END.search(text)
+        body, cut = (text[: marked.start()], int(marked.group(1))) if marked else (text, 0)
+        if len(body) > self.max_console_line:
+            cut += len(body) - self.max_console_line
+            body = body[: self.max_console_line]
+        return body + TRUNCATION_MARKER.format(n=cut)
 
     def _ingest_scalars(self, s: Session, task_id: str, batch: EventBatch) -> int | None:
         if not batch.scalars:

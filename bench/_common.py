@@ -1,0 +1,284 @@
+"""What every benchmark shares: real server subprocesses (Arno and the MLflow peer) on free
+loopback ports in temporary directories, client scripts run in their own interpreter, and the
+one output format ``name: ours X, peer Y, ratio Z``.
+
+The benchmark scripts run with Arno's interpreter. The peer runs with MLflow's interpreter,
+``$ARNO_BENCH_MLFLOW_PYTHON`` (default ``/work/mlflow-venv/bin/python``); when it is missing
+or cannot import mlflow, every peer figure prints as ``peer n/a``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_MLFLOW_PYTHON = "/work/mlflow-venv/bin/python"
+
+
+# ---- command line ----------------------------------------------------------------------------
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    p.add_argument("--no-peer", action="store_true", help="skip MLflow (prints peer n/a)")
+    return p
+
+
+# ---- output ----------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "0"
+    a = abs(value)
+    if a >= 1000:
+        return f"{value:.0f}"
+    if a >= 100:
+        return f"{value:.1f}"
+    if a >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def report(name: str, ours: float | None, peer: float | None, *, higher_is_better: bool,
+           note: str = "") -> str:
+    """Print ``name: ours X, peer Y, ratio Z``; the ratio is how many times better ours is."""
+    ratio: float | None = None
+    if ours is not None and peer is not None:
+        if higher_is_better:
+            ratio = ours / peer if peer else None
+        else:
+            ratio = peer / ours if ours else None
+    line = f"{name}: ours {fmt(ours)}, peer {fmt(peer)}, ratio {fmt(ratio)}"
+    if note:
+        line += f"  ({note})"
+    print(line, flush=True)
+    return line
+
+
+def info(text: str) -> None:
+    print(f"  # {text}", flush=True)
+
+
+# ---- processes -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
+    """Poll ``url`` until it answers 200; return the seconds it took."""
+    start = time.perf_counter()
+    deadline = start + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+            try:
+                if client.get(url).status_code == 200:
+                    return time.perf_counter() - start
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+            time.sleep(0.01)
+
+
+def stop(proc: subprocess.Popen[bytes] | None, *, hard: bool = False) -> None:
+    """Stop a server we started (its whole process group: workers included)."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+
+
+@dataclass
+class ArnoServer:
+    home: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    start_seconds: float = 0.0
+    command: str = "server"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> float:
+        env = {**os.environ, "ARNO_HOME": str(self.home)}
+        for var in ("ARNO_API_HOST", "ARNO_API_KEY", "ARNO_API_SECRET", "ARNO_DATABASE_URL",
+                    "ARNO_STORAGE_URL"):
+            env.pop(var, None)
+        log = (self.home.parent / f"arno-server-{self.port}.log").open("ab")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "arno.cli.main", self.command, "--port", str(self.port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        wait_healthy(f"{self.url}/health", self.proc)
+        self.start_seconds = time.perf_counter() - t0
+        return self.start_seconds
+
+    def kill(self) -> None:
+        stop(self.proc, hard=True)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+    def credentials(self) -> tuple[str, str, str]:
+        with (self.home / "config.toml").open("rb") as fh:
+            api = tomllib.load(fh)["api"]
+        return api["host"], api["access_key"], api["secret_key"]
+
+    def http(self) -> httpx.Client:
+        _, key, secret = self.credentials()
+        return httpx.Client(base_url=self.url, auth=(key, secret), timeout=120)
+
+    def client_env(self, client_home: Path) -> dict[str, str]:
+        """Environment of a client script: it finds the server through ``$ARNO_HOME``'s
+        config.toml, the way a script on the server's machine does after ``arno up``."""
+        client_home.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.home / "config.toml", client_home / "config.toml")
+        env = {**os.environ, "ARNO_HOME": str(client_home)}
+        for var in ("ARNO_API_HOST", "ARNO_API_KEY", "ARNO_API_SECRET", "ARNO_OFFLINE",
+                    "ARNO_TASK_ID"):
+            env.pop(var, None)
+        return env
+
+
+@contextmanager
+def arno_server(tmp: Path, command: str = "server") -> Iterator[ArnoServer]:
+    home = tmp / "arno-home"
+    srv = ArnoServer(home, free_port(), command=command)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def mlflow_python() -> str | None:
+    """MLflow's interpreter, or None when it is not there (the peer is then skipped)."""
+    path = os.environ.get("ARNO_BENCH_MLFLOW_PYTHON", DEFAULT_MLFLOW_PYTHON)
+    if not path or not Path(path).exists():
+        return None
+    ok = subprocess.run([path, "-c", "import mlflow"], capture_output=True, timeout=120)
+    return path if ok.returncode == 0 else None
+
+
+@dataclass
+class MlflowServer:
+    python: str
+    root: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    start_seconds: float = 0.0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> float:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = (self.root / "server.log").open("ab")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [self.python, "-m", "mlflow", "server",
+             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+             "--artifacts-destination", str(self.root / "artifacts"),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        wait_healthy(f"{self.url}/health", self.proc, timeout=120)
+        self.start_seconds = time.perf_counter() - t0
+        return self.start_seconds
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+    def client_env(self) -> dict[str, str]:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": self.url}
+        env.pop("VIRTUAL_ENV", None)
+        env.pop("PYTHONPATH", None)
+        return env
+
+
+@contextmanager
+def mlflow_server(tmp: Path, python: str) -> Iterator[MlflowServer]:
+    srv = MlflowServer(python, tmp / "mlflow", free_port())
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=f"arno-bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def run_client(python: str, code: str, env: dict[str, str], args: dict[str, Any],
+               *, cwd: Path, timeout: float = 900) -> dict[str, Any]:
+    """Run ``code`` in a fresh ``python``; it reads its arguments as JSON from ``sys.argv[1]``
+    and writes its result as JSON to the file named ``sys.argv[2]``."""
+    script = cwd / f"client-{time.monotonic_ns()}.py"
+    script.write_text(textwrap.dedent(code))
+    out = cwd / (script.stem + ".json")
+    proc = subprocess.run(
+        [python, str(script), json.dumps(args), str(out)],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    )
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(
+            f"client script failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n"
+            f"{proc.stderr[-3000:]}"
+        )
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def peer_or_none(args: argparse.Namespace) -> str | None:
+    if args.no_peer:
+        return None
+    py = mlflow_python()
+    if py is None:
+        info("MLflow not found (set ARNO_BENCH_MLFLOW_PYTHON or `python -m pip install mlflow` "
+             "in a separate venv): peer n/a")
+    return py
