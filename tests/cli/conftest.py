@@ -43,10 +43,10 @@ class Cli:
         assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
         return lines[0]
 
-    def task(self, project: str, name: str, **kwargs: Any) -> str:
-        """A task made over the API (as the admin unless ``http`` is given)."""
-        http = kwargs.pop("http", None) or self.http()
-        with http:
+    def task(self, project: str, name: str, *, key: str | None = None,
+             secret: str | None = None, **kwargs: Any) -> str:
+        """A task made over the API, as the admin or as the owner of ``key``."""
+        with self.http(key, secret) as http:
             return make_task(http, project, name, **kwargs)
 
     def http(self, key: str | None = None, secret: str | None = None) -> httpx.Client:

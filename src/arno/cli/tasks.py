@@ -128,7 +128,7 @@ def show(
     fields = ["id", "name", "project", "type", "status", "owner", "tags", "comment", "parent",
               "archived", "created", "started", "completed", "updated", "last iteration",
               "repository", "branch", "commit", "entry point", "python"]
-    render(details, [f for f in fields if details.get(f) not in (None, "", [])],
+    render(details, [f for f in fields if details.get(f) not in (None, "", [], False)],
            as_json=False, title=f"task {task['id']}")
     sections: dict[str, list[dict[str, Any]]] = {}
     for hp in task.get("hyperparams", []):

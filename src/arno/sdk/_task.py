@@ -85,6 +85,7 @@ class Task:
             session = _context.offline_session() if offline else _context.session()
             remote_id = os.environ.get("ARNO_TASK_ID")
             script = _environment.collect_script_info()
+            _attach_source(script)
             if remote_id and not offline:
                 info = session.get(f"tasks/{remote_id}")
                 if info["status"] in (TaskStatus.created, TaskStatus.queued):
@@ -107,6 +108,8 @@ class Task:
                     "script": script,
                 }
                 task = cls(session, session.post("tasks", body), attached=True)
+            if os.environ.get("ARNO_AGENT_CONSOLE") == "1":
+                auto_connect_streams = False  # the agent running us records the console
             task._start(auto_connect_streams, auto_resource_monitoring, auto_connect_arg_parser,
                         monitor_interval)
             cls._current = task
@@ -588,6 +591,123 @@ class Task:
                             {"name": name, "parent_id": parent, "project": project})
         return cls(session, info)
 
+    # ---- remote execution ----------------------------------------------------------------
+    @classmethod
+    def enqueue(cls, task: Task | str, queue_name: str | None = None, queue_id: str | None = None,
+                priority: int = 0, max_retries: int | None = None) -> Task:
+        """Put a draft task in a queue; an agent serving the queue will run it."""
+        session = _context.session()
+        tid = task.id if isinstance(task, Task) else task
+        body: dict[str, Any] = {"queue": queue_name or queue_id or "default",
+                                "priority": priority}
+        if max_retries is not None:
+            body["max_retries"] = max_retries
+        return cls(session, session.post(f"tasks/{tid}/enqueue", body))
+
+    @classmethod
+    def dequeue(cls, task: Task | str) -> Task:
+        """Take a queued task out of its queue (back to draft)."""
+        session = _context.session()
+        tid = task.id if isinstance(task, Task) else task
+        return cls(session, session.post(f"tasks/{tid}/dequeue", {}))
+
+    def abort(self, message: str = "aborted") -> str:
+        """Stop the task: at once if queued, through its agent if running."""
+        state: str = self._session.post(f"tasks/{self.id}/abort", {"message": message})["state"]
+        self.reload()
+        return state
+
+    @staticmethod
+    def running_remotely() -> bool:
+        return bool(os.environ.get("ARNO_TASK_ID"))
+
+    def execute_remotely(self, queue_name: str | None = None, clone: bool = False,
+                         exit_process: bool = True) -> Task | None:
+        """Stop running here and send this task to a queue (``default`` unless named).
+
+        Under an agent this does nothing, so the same script runs there. With ``clone`` a copy
+        is queued and this process goes on; otherwise this task is reset to a draft with what
+        it recorded so far (parameters, configuration, code) and queued, and with
+        ``exit_process`` the process ends."""
+        if self.running_remotely():
+            return None
+        if self._session.offline:
+            raise InvalidInput("execute_remotely needs a server; this task is offline")
+        self.flush(wait_for_uploads=True)
+        if clone:
+            copy = Task.clone(self, name=self.name)
+            return Task.enqueue(copy, queue_name)
+        self._set_status(TaskStatus.stopped, "sent to a queue", force=True)
+        self._set_status(TaskStatus.created, force=True)
+        self._session.post(f"tasks/{self.id}/events/reset", {})
+        queued = Task.enqueue(self, queue_name)
+        self._info = queued._info
+        if exit_process:
+            self._attached = False
+            self.close()
+            print(f"arno: task {self.id} queued in {queue_name or 'default'}; exiting",
+                  file=sys.__stderr__)
+            os._exit(0)
+        return queued
+
+    @classmethod
+    def create(
+        cls,
+        project_name: str | None = None,
+        task_name: str | None = None,
+        task_type: str | TaskType = TaskType.training,
+        repo: str | None = None,
+        branch: str | None = None,
+        commit: str | None = None,
+        script: str | None = None,
+        working_directory: str | None = None,
+        packages: list[str] | bool | None = None,
+        requirements_file: str | Path | None = None,
+        docker: str | None = None,
+        docker_args: str | None = None,
+        argparse_args: list[tuple[str, Any]] | None = None,
+        add_task_init_call: bool = True,
+        **_: Any,
+    ) -> Task:
+        """A draft task that runs ``script`` (from ``repo`` at ``branch``/``commit``, or the
+        local file's text when there is no repository); nothing runs until it is enqueued."""
+        if not project_name or not task_name:
+            raise InvalidInput("Task.create needs project_name and task_name")
+        session = _context.session()
+        info: dict[str, Any] = {"repository": repo, "branch": branch, "commit": commit,
+                                "working_dir": working_directory or "."}
+        if script:
+            info["entry_point"] = script if repo else Path(script).name
+            if not repo:
+                path = Path(script)
+                if not path.is_file():
+                    raise InvalidInput(f"no script at {script}")
+                info["source"] = path.read_text()
+        requirements: list[str] = []
+        if requirements_file:
+            requirements = [ln.strip() for ln in Path(requirements_file).read_text().splitlines()
+                            if ln.strip() and not ln.startswith("#")]
+        if isinstance(packages, list):
+            requirements += packages
+        if requirements:
+            info["requirements"] = "\n".join(requirements)
+        info["python_version"] = "{}.{}.{}".format(*sys.version_info[:3])
+        runtime: dict[str, Any] = {}
+        if docker:
+            runtime["container"] = {"image": docker, "arguments": docker_args or ""}
+        body = {
+            "project": project_name, "name": task_name, "type": TaskType(task_type).value,
+            "status": TaskStatus.created.value,
+            "script": {k: v for k, v in info.items() if v is not None},
+            "runtime": runtime,
+            "hyperparams": [
+                {"section": "Args", "name": k.lstrip("-"), "value": _params.to_text(v),
+                 "type": _params.type_name(v)}
+                for k, v in (argparse_args or [])
+            ],
+        }
+        return cls(session, session.post("tasks", body))
+
     def close(self) -> None:
         """Flush everything and stop capturing. A running task is marked completed."""
         if self._closed:
@@ -647,3 +767,17 @@ class Task:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+
+def _attach_source(script: dict[str, Any]) -> None:
+    """Without a repository an agent can only rerun the script from its recorded text."""
+    entry = script.get("entry_point")
+    if script.get("repository") or not entry or entry.startswith("<"):
+        return
+    path = Path(script.get("working_dir") or ".") / entry
+    if not path.is_absolute():
+        path = Path.cwd() / entry
+    try:
+        if path.is_file() and path.stat().st_size <= 1 << 20:
+            script["source"] = path.read_text(errors="replace")
+    except OSError:
+        pass

@@ -207,11 +207,20 @@ class EventService:
             else:
                 row.min_value = _nanmin(row.min_value, lo)
                 row.max_value = _nanmax(row.max_value, hi)
+            added = len(points)
+            if not fresh:  # points of iterations already stored replace them: not counted again
+                again = [it for it in points if it <= row.last_iteration]
+                for i in range(0, len(again), 1000):
+                    added -= s.scalar(
+                        select(func.count()).select_from(ScalarRow).where(
+                            ScalarRow.series_id == sid, ScalarRow.iteration.in_(again[i:i + 1000])
+                        )
+                    ) or 0
             last_it = max(points)
             if fresh or last_it >= row.last_iteration:
                 row.last_iteration = last_it
                 row.last_value = _finite(points[last_it][0])
-            row.count = (row.count or 0) + len(points)
+            row.count = (row.count or 0) + added
             top = last_it if top is None else max(top, last_it)
         _upsert(s, ScalarRow.__table__, rows, ["series_id", "iteration"])
         return top

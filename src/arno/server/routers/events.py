@@ -36,6 +36,17 @@ def ingest(task_id: str, body: EventBatch, svc: Svc, who: Who) -> BatchResult:
     return svc.events.ingest(task_id, body)
 
 
+@router.post("/tasks/{task_id}/events/reset", status_code=204)
+def reset_events(task_id: str, svc: Svc, who: Who) -> Response:
+    """Forget everything the task reported (before it runs again)."""
+    task = svc.tasks.get(task_id)
+    who.require_owner(task.owner_id)
+    if task.status != TaskStatus.created:
+        raise Immutable(f"task is {task.status}; reset it to a draft first")
+    svc.events.reset_outputs(task_id)
+    return Response(status_code=204)
+
+
 @router.get("/tasks/{task_id}/scalars")
 def scalars(
     task_id: str,

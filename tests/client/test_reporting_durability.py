@@ -1,0 +1,271 @@
+"""Reporting never blocks the training loop and never loses a point: a large report with the
+server up, then a real ``arno server`` process killed and restarted (same port, same
+``ARNO_HOME``) while a script keeps reporting into the on-disk spool."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from arno.core.config_file import read_config_file
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARNO_")}
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """``python -m arno.cli.main server --port P`` with an ARNO_HOME of its own."""
+
+    def __init__(self, home: Path, port: int) -> None:
+        self.home = home
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = (self.home.parent / f"server-{self.port}-{self.starts}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "arno.cli.main", "server", "--port", str(self.port)],
+            env=clean_env(ARNO_HOME=str(self.home)), stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_text()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not become healthy: {self.log_text()}")
+
+    def log_text(self) -> str:
+        return (self.home.parent / f"server-{self.port}-{self.starts}.log").read_text()
+
+    def kill(self) -> None:
+        """Like a crash or a power cut: SIGKILL, no shutdown."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def client(self) -> httpx.Client:
+        api = read_config_file(self.home / "config.toml")["api"]
+        return httpx.Client(base_url=self.url, auth=(api["access_key"], api["secret_key"]),
+                            timeout=60)
+
+
+@pytest.fixture
+def real_server(tmp_path):
+    home = tmp_path / "server-home"
+    home.mkdir()
+    srv = ServerProcess(home, free_port())
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_200k_points_are_stored_and_reporting_does_not_wait(sdk):
+    from arno import Task
+
+    task = Task.init(project_name="durability", task_name="200k points",
+                     auto_connect_streams=False, auto_resource_monitoring=False)
+    log = task.get_logger()
+    n = 200_000
+    started = time.perf_counter()
+    for it in range(n):
+        log.report_scalar("loss", "train", 1.0 / (it + 1), it)
+    elapsed = time.perf_counter() - started
+    # the calls only queue: 200k HTTP round trips would take minutes
+    assert elapsed < 5, f"report_scalar took {elapsed / n * 1e6:.1f} us per call"
+    assert task.flush(wait_for_uploads=True) is True
+    with sdk.client() as api:
+        metrics = api.get(f"/api/v1/tasks/{task.id}/metrics").json()
+    assert [(m["metric"], m["variant"], m["count"], m["last_iteration"]) for m in metrics] == [
+        ("loss", "train", n, n - 1)]
+    series = task.get_reported_scalars()["loss"]["train"]
+    assert series["x"] == list(range(n))
+    assert series["y"][0] == 1.0
+    assert series["y"][-1] == pytest.approx(1.0 / n)
+    task.close()
+
+
+RESTART_SCRIPT = """
+import json, os, sys, time
+from pathlib import Path
+from arno import Task
+
+sync = Path(sys.argv[1])
+
+def tell(name, **data):
+    tmp = sync / (name + ".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, sync / name)
+
+def wait_for(name):
+    deadline = time.monotonic() + 120
+    while not (sync / name).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for " + name)
+        time.sleep(0.02)
+
+N = 20_000
+task = Task.init(project_name="durability", task_name="server restarts",
+                 auto_resource_monitoring=False)
+log = task.get_logger()
+for it in range(N):
+    log.report_scalar("loss", "train", 1.0 / (it + 1), it)
+print("phase one")
+tell("stored", task_id=task.id, ok=task.flush(wait_for_uploads=True))
+
+wait_for("down")
+started = time.perf_counter()
+for it in range(N, 2 * N):
+    log.report_scalar("loss", "train", 1.0 / (it + 1), it)
+    log.report_scalar("acc", "val", it / (2 * N), it)
+    log.report_scalar("rewrite", "v", 1.0, it)
+elapsed = time.perf_counter() - started
+for i in range(20):
+    print(f"offline line {i}")
+first = task.flush(wait_for_uploads=True, timeout=30)   # spooled: server away
+for it in range(N, 2 * N):
+    log.report_scalar("rewrite", "v", 2.0, it)          # a later report of the same points
+print("last offline line")
+second = task.flush(wait_for_uploads=True, timeout=30)
+tell("spooled", elapsed=elapsed, first=first, second=second)
+
+wait_for("up")
+tell("done", ok=task.flush(wait_for_uploads=True, timeout=60))
+"""
+
+
+def wait_file(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"script ended early\nstdout:\n{out}\nstderr:\n{err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {path.name}")
+        time.sleep(0.02)
+    return json.loads(path.read_text())
+
+
+def test_points_reported_while_the_server_is_down_are_stored_once_in_order(real_server,
+                                                                          tmp_path):
+    client_home = tmp_path / "client-home"
+    client_home.mkdir()
+    shutil.copy(real_server.home / "config.toml", client_home / "config.toml")  # real config
+    sync = tmp_path / "sync"
+    sync.mkdir()
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(RESTART_SCRIPT))
+    proc = subprocess.Popen([sys.executable, str(script), str(sync)], cwd=tmp_path,
+                            env=clean_env(ARNO_HOME=str(client_home)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stored = wait_file(sync / "stored", proc)
+        assert stored["ok"] is True
+        task_id = stored["task_id"]
+
+        real_server.kill()
+        (sync / "down").touch()
+        spooled = wait_file(sync / "spooled", proc)
+        assert spooled["first"] is False and spooled["second"] is False  # not stored yet
+        assert spooled["elapsed"] < 5, "reporting waited for the missing server"
+        spool = sorted((client_home / "spool" / task_id).glob("*.json"))
+        assert len(spool) >= 2
+        first_spooled = spool[0].read_bytes()
+
+        real_server.start()  # same port, same home
+        (sync / "up").touch()
+        done = wait_file(sync / "done", proc)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert done["ok"] is True
+    assert not list((client_home / "spool" / task_id).glob("*.json"))
+
+    n = 20_000
+    with real_server.client() as api:
+        task = api.get(f"/api/v1/tasks/{task_id}").json()
+        assert task["status"] == "completed"
+        assert task["last_iteration"] == 2 * n - 1
+        counts = {(m["metric"], m["variant"]): m["count"]
+                  for m in api.get(f"/api/v1/tasks/{task_id}/metrics").json()}
+        assert counts == {("loss", "train"): 2 * n, ("acc", "val"): n, ("rewrite", "v"): n}
+        series = {(s["metric"], s["variant"]): s
+                  for s in api.get(f"/api/v1/tasks/{task_id}/scalars").json()}
+        assert series[("loss", "train")]["x"] == list(range(2 * n))
+        assert series[("loss", "train")]["y"][-1] == pytest.approx(1 / (2 * n))
+        assert series[("acc", "val")]["x"] == list(range(n, 2 * n))
+        # spooled batches went out in the order they were made: the later report wins
+        assert set(series[("rewrite", "v")]["y"]) == {2.0}
+
+        console = [line["text"] for line in
+                   api.get(f"/api/v1/tasks/{task_id}/console", params={"limit": 1000}).json()]
+        offline = [line for line in console if line.startswith(("offline line", "last offline"))]
+        assert offline == [f"offline line {i}" for i in range(20)] + ["last offline line"]
+        assert console.index("phase one") < console.index("offline line 0")
+
+        # a spooled batch sent once more (its answer was lost, say) is not stored twice
+        again = api.post(f"/api/v1/tasks/{task_id}/events", content=first_spooled,
+                         headers={"content-type": "application/json"})
+        assert again.status_code == 200, again.text
+        assert again.json()["duplicate"] is True
+        counts_after = {(m["metric"], m["variant"]): m["count"]
+                        for m in api.get(f"/api/v1/tasks/{task_id}/metrics").json()}
+        assert counts_after == counts
+
+
+def test_a_script_started_while_the_server_is_down_fails_fast_and_says_where(real_server,
+                                                                            tmp_path):
+    client_home = tmp_path / "client-home"
+    client_home.mkdir()
+    shutil.copy(real_server.home / "config.toml", client_home / "config.toml")
+    real_server.kill()
+    script = tmp_path / "train.py"
+    script.write_text("from arno import Task\n"
+                      "task = Task.init(project_name='p', task_name='t')\n"
+                      "print('never here')\n")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, env=clean_env(ARNO_HOME=str(client_home)), timeout=60)
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 1
+    assert "never here" not in proc.stdout
+    assert "ServerUnavailable" in proc.stderr
+    assert real_server.url in proc.stderr
