@@ -134,19 +134,28 @@ class ArnoServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        return self.home.parent / f"arno-server-{self.port}.log"
+
     def start(self) -> float:
         env = {**os.environ, "ARNO_HOME": str(self.home)}
         for var in ("ARNO_API_HOST", "ARNO_API_KEY", "ARNO_API_SECRET", "ARNO_DATABASE_URL",
                     "ARNO_STORAGE_URL"):
             env.pop(var, None)
-        log = (self.home.parent / f"arno-server-{self.port}.log").open("ab")
+        log = self.log_path.open("ab")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "arno.cli.main", self.command, "--port", str(self.port)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
-        wait_healthy(f"{self.url}/health", self.proc)
+        try:
+            wait_healthy(f"{self.url}/health", self.proc)
+        except RuntimeError as exc:
+            self.kill()
+            tail = self.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"arno server did not start: {exc}\n{tail}") from None
         self.start_seconds = time.perf_counter() - t0
         return self.start_seconds
 

@@ -66,7 +66,6 @@ def cli(sqlite_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("ARNO_API_HOST", sqlite_server.url)
     monkeypatch.setenv("ARNO_API_KEY", sqlite_server.admin_key)
     monkeypatch.setenv("ARNO_API_SECRET", sqlite_server.admin_secret)
-    monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: table cells are not folded
     monkeypatch.delenv("ARNO_OFFLINE", raising=False)
     return Cli(sqlite_server, home, CliRunner())
 

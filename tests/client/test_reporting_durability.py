@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arno.core.config_file import read_config_file
+from arno.core.config_file import read_config_file, write_config
 
 
 def free_port() -> int:
@@ -44,12 +44,14 @@ class ServerProcess:
 
     def start(self) -> None:
         self.starts += 1
-        log = (self.home.parent / f"server-{self.port}-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "arno.cli.main", "server", "--port", str(self.port)],
-            env=clean_env(ARNO_HOME=str(self.home)), stdout=log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
+        with (self.home.parent / f"server-{self.port}-{self.starts}.log").open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "arno.cli.main", "server", "--port", str(self.port)],
+                env=clean_env(ARNO_HOME=str(self.home)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_text()}")
@@ -81,8 +83,9 @@ class ServerProcess:
 
     def client(self) -> httpx.Client:
         api = read_config_file(self.home / "config.toml")["api"]
-        return httpx.Client(base_url=self.url, auth=(api["access_key"], api["secret_key"]),
-                            timeout=60)
+        return httpx.Client(
+            base_url=self.url, auth=(api["access_key"], api["secret_key"]), timeout=60
+        )
 
 
 @pytest.fixture
@@ -98,8 +101,12 @@ def real_server(tmp_path):
 def test_200k_points_are_stored_and_reporting_does_not_wait(sdk):
     from arno import Task
 
-    task = Task.init(project_name="durability", task_name="200k points",
-                     auto_connect_streams=False, auto_resource_monitoring=False)
+    task = Task.init(
+        project_name="durability",
+        task_name="200k points",
+        auto_connect_streams=False,
+        auto_resource_monitoring=False,
+    )
     log = task.get_logger()
     n = 200_000
     started = time.perf_counter()
@@ -112,7 +119,8 @@ def test_200k_points_are_stored_and_reporting_does_not_wait(sdk):
     with sdk.client() as api:
         metrics = api.get(f"/api/v1/tasks/{task.id}/metrics").json()
     assert [(m["metric"], m["variant"], m["count"], m["last_iteration"]) for m in metrics] == [
-        ("loss", "train", n, n - 1)]
+        ("loss", "train", n, n - 1)
+    ]
     series = task.get_reported_scalars()["loss"]["train"]
     assert series["x"] == list(range(n))
     assert series["y"][0] == 1.0
@@ -181,8 +189,7 @@ def wait_file(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> 
     return json.loads(path.read_text())
 
 
-def test_points_reported_while_the_server_is_down_are_stored_once_in_order(real_server,
-                                                                          tmp_path):
+def test_points_reported_while_the_server_is_down_are_stored_once_in_order(real_server, tmp_path):
     client_home = tmp_path / "client-home"
     client_home.mkdir()
     shutil.copy(real_server.home / "config.toml", client_home / "config.toml")  # real config
@@ -190,9 +197,14 @@ def test_points_reported_while_the_server_is_down_are_stored_once_in_order(real_
     sync.mkdir()
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(RESTART_SCRIPT))
-    proc = subprocess.Popen([sys.executable, str(script), str(sync)], cwd=tmp_path,
-                            env=clean_env(ARNO_HOME=str(client_home)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(sync)],
+        cwd=tmp_path,
+        env=clean_env(ARNO_HOME=str(client_home)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         stored = wait_file(sync / "stored", proc)
         assert stored["ok"] is True
@@ -224,48 +236,65 @@ def test_points_reported_while_the_server_is_down_are_stored_once_in_order(real_
         task = api.get(f"/api/v1/tasks/{task_id}").json()
         assert task["status"] == "completed"
         assert task["last_iteration"] == 2 * n - 1
-        counts = {(m["metric"], m["variant"]): m["count"]
-                  for m in api.get(f"/api/v1/tasks/{task_id}/metrics").json()}
+        counts = {
+            (m["metric"], m["variant"]): m["count"]
+            for m in api.get(f"/api/v1/tasks/{task_id}/metrics").json()
+        }
         assert counts == {("loss", "train"): 2 * n, ("acc", "val"): n, ("rewrite", "v"): n}
-        series = {(s["metric"], s["variant"]): s
-                  for s in api.get(f"/api/v1/tasks/{task_id}/scalars").json()}
+        series = {
+            (s["metric"], s["variant"]): s
+            for s in api.get(f"/api/v1/tasks/{task_id}/scalars").json()
+        }
         assert series[("loss", "train")]["x"] == list(range(2 * n))
         assert series[("loss", "train")]["y"][-1] == pytest.approx(1 / (2 * n))
         assert series[("acc", "val")]["x"] == list(range(n, 2 * n))
         # spooled batches went out in the order they were made: the later report wins
         assert set(series[("rewrite", "v")]["y"]) == {2.0}
 
-        console = [line["text"] for line in
-                   api.get(f"/api/v1/tasks/{task_id}/console", params={"limit": 1000}).json()]
+        console = [
+            line["text"]
+            for line in api.get(f"/api/v1/tasks/{task_id}/console", params={"limit": 1000}).json()
+        ]
         offline = [line for line in console if line.startswith(("offline line", "last offline"))]
         assert offline == [f"offline line {i}" for i in range(20)] + ["last offline line"]
         assert console.index("phase one") < console.index("offline line 0")
 
         # a spooled batch sent once more (its answer was lost, say) is not stored twice
-        again = api.post(f"/api/v1/tasks/{task_id}/events", content=first_spooled,
-                         headers={"content-type": "application/json"})
+        again = api.post(
+            f"/api/v1/tasks/{task_id}/events",
+            content=first_spooled,
+            headers={"content-type": "application/json"},
+        )
         assert again.status_code == 200, again.text
         assert again.json()["duplicate"] is True
-        counts_after = {(m["metric"], m["variant"]): m["count"]
-                        for m in api.get(f"/api/v1/tasks/{task_id}/metrics").json()}
+        counts_after = {
+            (m["metric"], m["variant"]): m["count"]
+            for m in api.get(f"/api/v1/tasks/{task_id}/metrics").json()
+        }
         assert counts_after == counts
 
 
-def test_a_script_started_while_the_server_is_down_fails_fast_and_says_where(real_server,
-                                                                            tmp_path):
+def test_a_script_started_while_the_server_is_down_fails_fast_and_says_where(tmp_path):
     client_home = tmp_path / "client-home"
-    client_home.mkdir()
-    shutil.copy(real_server.home / "config.toml", client_home / "config.toml")
-    real_server.kill()
+    host = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    write_config(client_home, {"host": host, "access_key": "k" * 16, "secret_key": "s" * 32})
     script = tmp_path / "train.py"
-    script.write_text("from arno import Task\n"
-                      "task = Task.init(project_name='p', task_name='t')\n"
-                      "print('never here')\n")
+    script.write_text(
+        "from arno import Task\n"
+        "task = Task.init(project_name='p', task_name='t')\n"
+        "print('never here')\n"
+    )
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, env=clean_env(ARNO_HOME=str(client_home)), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_env(ARNO_HOME=str(client_home)),
+        timeout=60,
+    )
     assert time.monotonic() - started < 30
     assert proc.returncode == 1
     assert "never here" not in proc.stdout
     assert "ServerUnavailable" in proc.stderr
-    assert real_server.url in proc.stderr
+    assert host in proc.stderr

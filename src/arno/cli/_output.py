@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -26,6 +27,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(Text.assemble(("error:", "red"), " ", " ".join(message.split("\n"))),
                       highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def say(message: str, *, err: bool = False) -> None:
+    """One line of plain text (never Rich markup: names come from users), never wrapped."""
+    (err_console if err else console).print(message, markup=False, highlight=False,
+                                            soft_wrap=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -57,14 +64,24 @@ def render(rows: Sequence[dict[str, Any]] | dict[str, Any], columns: Sequence[st
         table.add_column("value")
         for key in columns:
             table.add_row(key, Text(_cell(rows.get(key))))
-        console.print(table)
+        print_table(table)
         return
     table = Table(title=title)
     for col in columns:
         table.add_column(col, no_wrap=col in no_wrap)
     for row in rows:
         table.add_row(*(Text(_cell(row.get(col))) for col in columns))
-    console.print(table)
+    print_table(table)
+
+
+def print_table(table: Table) -> None:
+    """On a terminal, fit its width; piped or captured, print every cell whole (a guessed
+    80 columns would fold ids and names that scripts and ``grep`` look for)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(1 << 16), table).maximum
+    Console(file=console.file, width=max(natural, 20)).print(table)
 
 
 def _cell(value: Any) -> str:

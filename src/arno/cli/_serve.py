@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import typer
 import uvicorn
 
 from arno.cli._output import console, fail
+from arno.core.config_file import read_config_file
 from arno.core.errors import ArnoError
 from arno.core.settings import Settings
 from arno.server.app import create_app
@@ -16,7 +23,74 @@ from arno.server.bootstrap import ensure_local_admin
 from arno.services.container import Services
 
 
-def serve(host: str | None, port: int | None, *, announce: bool) -> None:
+class _Server(uvicorn.Server):
+    """Starts the local agent once the server answers, and stops it before the server goes
+    (while the agent can still report its task and unregister)."""
+
+    def __init__(self, config: uvicorn.Config, agent: LocalAgent | None) -> None:
+        super().__init__(config)
+        self.agent = agent
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self.agent is not None:
+            self.agent.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.agent is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.agent.stop)
+        await super().shutdown(sockets)
+
+
+class LocalAgent:
+    """``arno agent daemon --queue default`` as a child of ``arno up``, with the credentials
+    ``arno up`` wrote; its log goes to ``$ARNO_HOME/agent/local-agent.log``."""
+
+    GRACE = 10.0
+
+    def __init__(self, home: Path, url: str, access_key: str, secret_key: str) -> None:
+        self.home = home
+        self.url = url
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.log_path = home / "agent" / "local-agent.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env.update(ARNO_HOME=str(self.home), ARNO_API_HOST=self.url,
+                   ARNO_API_KEY=self.access_key, ARNO_API_SECRET=self.secret_key)
+        env.pop("ARNO_TASK_ID", None)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "arno.cli.main", "agent", "daemon", "--queue", "default",
+                 "--grace", str(self.GRACE), "--exit-with-parent", str(os.getpid())],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C goes to the server; the agent is stopped here
+            )
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=self.GRACE + 10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _local_agent(home: Path, url: str, config_path: Path) -> LocalAgent | None:
+    api = read_config_file(config_path).get("api", {})
+    if not api.get("access_key") or not api.get("secret_key"):
+        console.print(f"  agent:       not started: no API key in {config_path}")
+        return None
+    return LocalAgent(home, url, api["access_key"], api["secret_key"])
+
+
+def serve(host: str | None, port: int | None, *, announce: bool, agent: bool = False) -> None:
     started = time.monotonic()
     try:
         settings = Settings()
@@ -44,11 +118,15 @@ def serve(host: str | None, port: int | None, *, announce: bool) -> None:
         if boot.created:
             console.print(f"  web login:   {boot.username} / {boot.password} "
                           "(also in the file above)")
+    local = _local_agent(settings.home, url, boot.config_path) if agent else None
+    if announce:
+        if local is not None:
+            console.print(f"  agent:       serving queue 'default' (log: {local.log_path})")
         console.print("  stop with Ctrl-C")
     logging.getLogger("arno").info("ready in %.2fs", time.monotonic() - started)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                             server_header=False, lifespan="on")
-    server = uvicorn.Server(config)
+    server = _Server(config, local)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
+
 from arno.client import ApiSession, ClientConfig, load_config
-from arno.core.errors import ArnoError
+from arno.core.errors import ArnoError, InvalidInput
 
 # A command fails fast when the server is away (a training script's reporter retries longer).
 RETRIES = 2
@@ -16,6 +18,18 @@ class NotConfigured(ArnoError):
     """No server address or no credentials were found."""
 
     code = "not_configured"
+
+
+def check_host(host: str) -> str:
+    """``host`` if it is an http(s) URL with a host name, else one clear error."""
+    try:
+        url = httpx.URL(host)
+        valid = url.scheme in ("http", "https") and bool(url.host)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        valid = False
+    if not valid:
+        raise InvalidInput(f"{host!r} is not a server URL (like http://127.0.0.1:8080)")
+    return host
 
 
 def client_config() -> ClientConfig:
@@ -34,7 +48,7 @@ def make_session(cfg: ClientConfig | None = None) -> ApiSession:
             f"no credentials for {cfg.host}: run `arno login --host {cfg.host}`, or set "
             "ARNO_API_KEY and ARNO_API_SECRET"
         )
-    return ApiSession(cfg.host, cfg.access_key, cfg.secret_key, retries=RETRIES)
+    return ApiSession(check_host(cfg.host), cfg.access_key, cfg.secret_key, retries=RETRIES)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from arno.cli._output import console, err_console, handle_errors, render, when
+from arno.cli._output import err_console, handle_errors, render, say, when
 from arno.cli._session import api
 from arno.core.errors import Conflict, InvalidInput
 
@@ -93,8 +93,7 @@ def get(
                                       progress=lambda n: bar.advance(job, n))
         else:
             session.download_blob(art["hash"], target)
-    console.print(f"saved {name} ({human_size(size)}) to {target}", highlight=False,
-                  soft_wrap=True)
+    say(f"saved {name} ({human_size(size)}) to {target}")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from arno.cli._output import console, handle_errors, render, when
+from arno.cli._output import console, handle_errors, render, say, when
 from arno.cli._session import api
 
 key_app = typer.Typer(name="key", help="Manage API keys.", no_args_is_help=True)
@@ -32,10 +32,9 @@ def create(
     if as_json:
         render(key, [], as_json=True)
         return
-    console.print(f"API key for [bold]{key['username']}[/bold]"
-                  + (f" ({key['label']})" if key["label"] else ""), highlight=False)
-    console.print(f"  access key: {key['access_key']}", highlight=False, soft_wrap=True)
-    console.print(f"  secret key: {key['secret_key']}", highlight=False, soft_wrap=True)
+    say(f"API key for {key['username']}" + (f" ({key['label']})" if key["label"] else ""))
+    say(f"  access key: {key['access_key']}")
+    say(f"  secret key: {key['secret_key']}")
     console.print("[yellow]The secret is shown once: store it now, it cannot be shown again."
                   "[/yellow]")
 
@@ -59,7 +58,7 @@ def revoke(key: str = typer.Argument(..., help="Access key (or key id) to revoke
     """Revoke a key: requests signed with it are refused from now on."""
     with api() as session:
         out = session.request("DELETE", f"keys/{key}").json()
-    console.print(f"revoked key {out['access_key']} of user {out['username']}", highlight=False)
+    say(f"revoked key {out['access_key']} of user {out['username']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from arno.cli._output import console, handle_errors
-from arno.cli._session import RETRIES, client_config
+from arno.cli._output import handle_errors, say
+from arno.cli._session import RETRIES, check_host, client_config
 from arno.client import ApiSession
 from arno.core.config_file import write_config
 from arno.core.errors import NotFound, Unauthorized
@@ -26,9 +26,11 @@ def login(
     secret: str = typer.Option(None, "--secret",
                                help="API secret key (prompted, hidden, when missing)."),
 ) -> None:
-    """Log in to a remote Arno server: the key and secret are checked, then written to
-    ARNO_HOME/config.toml (readable by you only) for the SDK and CLI to use."""
-    host = _normalise(host)
+    """Log in to an Arno server and remember its address and credentials.
+
+    The key and secret are checked with the server first, then written to
+    ARNO_HOME/config.toml (readable by you only), where the SDK and the CLI find them."""
+    host = check_host(_normalise(host))
     if not key:
         key = typer.prompt("Access key").strip()
     if not secret:
@@ -44,8 +46,12 @@ def login(
         session.close()
     path = write_config(client_config().home,
                         {"host": host, "access_key": key, "secret_key": secret})
-    console.print(f"Logged in to {host} as [bold]{me['username']}[/bold] ({me['role']}); "
-                  f"credentials written to {path}", highlight=False)
+    now = client_config()
+    if (now.host, now.access_key, now.secret_key) != (host, key, secret):
+        say("note: ARNO_API_HOST / ARNO_API_KEY / ARNO_API_SECRET in your environment take "
+            "precedence over this file", err=True)
+    say(f"Logged in to {host} as {me['username']} ({me['role']}); credentials written to "
+        f"{path}")
 
 
 def register(app: typer.Typer) -> None:

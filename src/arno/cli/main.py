@@ -17,12 +17,15 @@ app = typer.Typer(
 def up(
     host: str = typer.Option(None, help="Address to bind (default 127.0.0.1, or ARNO_HOST)."),
     port: int = typer.Option(None, help="Port (default 8080, or ARNO_PORT)."),
+    no_agent: bool = typer.Option(False, "--no-agent",
+                                  help="Do not start the local agent serving `default`."),
 ) -> None:
-    """Start Arno locally (server and web UI on SQLite under ARNO_HOME, default ~/.arno) and
-    write credentials to ARNO_HOME/config.toml. Runs until Ctrl-C."""
+    """Start Arno locally (server, web UI and a local agent serving the `default` queue, on
+    SQLite under ARNO_HOME, default ~/.arno) and write credentials to ARNO_HOME/config.toml.
+    Runs until Ctrl-C."""
     from arno.cli._serve import serve
 
-    serve(host, port, announce=True)
+    serve(host, port, announce=True, agent=not no_agent)
 
 
 @app.command()
@@ -39,7 +42,8 @@ def server(
 def _register() -> None:
     import importlib
 
-    for name in ("login", "users", "keys", "projects", "tasks", "artifacts"):
+    for name in ("login", "users", "keys", "projects", "tasks", "artifacts", "agent", "queues",
+                 "workers", "execute"):
         try:
             module = importlib.import_module(f"arno.cli.{name}")
         except ModuleNotFoundError as exc:

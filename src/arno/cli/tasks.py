@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from arno.cli._output import console, err_console, handle_errors, render, when
+from arno.cli._output import err_console, handle_errors, print_table, render, say, when
 from arno.cli._session import api
 from arno.client import ApiSession, import_offline_task
 from arno.core.errors import InvalidInput
@@ -92,8 +92,7 @@ def list_(
               **{col: _number(t.get(col)) for col in extra}} for t in rows]
     render(shown, COLUMNS + extra, as_json=False, no_wrap=["id"])
     if len(rows) < page["total"]:
-        err_console.print(f"{len(rows)} of {page['total']} tasks shown; use --limit N or --all",
-                          highlight=False)
+        say(f"{len(rows)} of {page['total']} tasks shown; use --limit N or --all", err=True)
 
 
 def _task_path(task_id: str) -> str:
@@ -134,13 +133,13 @@ def show(
     for hp in task.get("hyperparams", []):
         sections.setdefault(hp["section"], []).append(hp)
     for section, params in sections.items():
-        table = Table(title=f"hyperparameters: {section}", title_justify="left")
+        table = Table(title=Text(f"hyperparameters: {section}"), title_justify="left")
         for col in ("name", "value", "type", "description"):
             table.add_column(col)
         for hp in params:
             table.add_row(*(Text(str(hp.get(c, ""))) for c in ("name", "value", "type",
                                                                "description")))
-        console.print(table)
+        print_table(table)
     configs = task.get("configurations", [])
     if configs:
         table = Table(title="configuration objects", title_justify="left")
@@ -149,7 +148,7 @@ def show(
         for c in configs:
             table.add_row(Text(c["name"]), Text(c.get("type", "")),
                           f"{len(c.get('value', ''))} chars")
-        console.print(table)
+        print_table(table)
     metrics = task.get("metrics", [])
     if metrics:
         table = Table(title="metrics", title_justify="left")
@@ -159,7 +158,7 @@ def show(
             table.add_row(Text(m["metric"]), Text(m["variant"]),
                           *(str(_number(m.get(k))) for k in ("last", "min", "max")),
                           str(m.get("last_iteration")), str(m.get("count")))
-        console.print(table)
+        print_table(table)
 
 
 @task_app.command("delete")
@@ -176,7 +175,7 @@ def delete(
             typer.confirm(f"Delete task '{task['name']}' ({task['id']}) in {task['project']} "
                           "and everything it recorded?", abort=True)
         session.delete(_task_path(task_id), force="true" if force else None)
-    console.print(f"deleted task {task['id']} ({task['name']})", highlight=False)
+    say(f"deleted task {task['id']} ({task['name']})")
 
 
 @task_app.command("archive")
@@ -188,8 +187,7 @@ def archive(
     """Archive a task (hidden from lists unless --archived), or restore it."""
     with api() as session:
         task = session.post(f"{_task_path(task_id)}/archive", {"archived": not restore})
-    console.print(f"{'restored' if restore else 'archived'} task {task['id']} ({task['name']})",
-                  highlight=False)
+    say(f"{'restored' if restore else 'archived'} task {task['id']} ({task['name']})")
 
 
 def _import(session: ApiSession, source: Path) -> str:
@@ -201,15 +199,82 @@ def _import(session: ApiSession, source: Path) -> str:
 @handle_errors
 def import_(file: str = typer.Argument(..., metavar="FILE",
                                        help="Offline task: the .zip (or its folder).")) -> None:
-    """Upload a task recorded offline (Task.init(offline=True) or ARNO_OFFLINE=1); prints the
-    new task id."""
+    """Upload a task recorded offline and print its new id.
+
+    FILE is what Task.init(offline=True) or ARNO_OFFLINE=1 left in ARNO_HOME/offline."""
     source = Path(file).expanduser()
     if not source.exists():
         raise InvalidInput(f"no such file: {source}")
     with api() as session, err_console.status(f"importing {source.name} ..."):
         task_id = _import(session, source)
-    err_console.print(f"imported {source} as task {task_id}", highlight=False)
-    console.print(task_id, highlight=False)
+    say(f"imported {source} as task {task_id}", err=True)
+    say(task_id)
+
+
+@task_app.command("clone")
+@handle_errors
+def clone(
+    task_id: str = typer.Argument(..., metavar="ID", help="Task to copy."),
+    name: str = typer.Option(None, "--name", help="Name of the copy (default: '<name> (clone)')."),
+    project: str = typer.Option(None, "--project", help="Project of the copy."),
+    queue: str = typer.Option(None, "--queue", "-q", help="Also enqueue the copy here."),
+) -> None:
+    """Copy a task's inputs (parameters, configuration, code) into a new draft; print its id."""
+    with api() as session:
+        copy = session.post(f"{_task_path(task_id)}/clone", {"name": name, "project": project})
+        if queue:
+            session.post(f"tasks/{copy['id']}/enqueue", {"queue": queue})
+    say(copy["id"])
+
+
+@task_app.command("enqueue")
+@handle_errors
+def enqueue(
+    task_id: str = typer.Argument(..., metavar="ID", help="A draft task."),
+    queue: str = typer.Option("default", "--queue", "-q", help="Queue name."),
+    priority: int = typer.Option(0, "--priority", help="Higher runs first."),
+) -> None:
+    """Send a draft task to a queue; an agent serving it will run it."""
+    with api() as session:
+        task = session.post(f"{_task_path(task_id)}/enqueue",
+                            {"queue": queue, "priority": priority})
+    say(f"queued task {task['id']} ({task['name']}) in {queue}")
+
+
+@task_app.command("dequeue")
+@handle_errors
+def dequeue(task_id: str = typer.Argument(..., metavar="ID", help="A queued task.")) -> None:
+    """Take a task out of its queue (it becomes a draft again)."""
+    with api() as session:
+        task = session.post(f"{_task_path(task_id)}/dequeue", {})
+    say(f"task {task['id']} ({task['name']}) is a draft again")
+
+
+@task_app.command("abort")
+@handle_errors
+def abort(
+    task_id: str = typer.Argument(..., metavar="ID", help="A queued or running task."),
+    message: str = typer.Option("aborted", "--message", "-m", help="Reason, kept on the task."),
+) -> None:
+    """Stop a task: a queued one leaves its queue, a running one is stopped by its agent."""
+    with api() as session:
+        state = session.post(f"{_task_path(task_id)}/abort", {"message": message})["state"]
+    say(f"task {task_id}: {state}")
+
+
+@task_app.command("reset")
+@handle_errors
+def reset(
+    task_id: str = typer.Argument(..., metavar="ID", help="A finished task."),
+    keep_outputs: bool = typer.Option(False, "--keep-outputs",
+                                      help="Keep what it reported (scalars, console...)."),
+) -> None:
+    """Make a stopped, failed or completed task a draft again, ready to be enqueued."""
+    with api() as session:
+        task = session.post(f"{_task_path(task_id)}/status", {"status": "created"})
+        if not keep_outputs:
+            session.post(f"{_task_path(task_id)}/events/reset", {})
+    say(f"task {task['id']} ({task['name']}) is a draft again")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from arno.cli._output import console, handle_errors, render, when
+from arno.cli._output import handle_errors, render, say, when
 from arno.cli._session import api
 
 user_app = typer.Typer(name="user", help="Manage users (admins only).", no_args_is_help=True)
@@ -53,7 +53,7 @@ def _set_disabled(name: str, disabled: bool) -> None:
     with api() as session:
         user = session.patch(f"users/{name}", {"disabled": disabled})
     state = "disabled: their keys and password no longer work" if disabled else "enabled"
-    console.print(f"user [bold]{user['username']}[/bold] {state}", highlight=False)
+    say(f"user {user['username']} {state}")
 
 
 @user_app.command("disable")

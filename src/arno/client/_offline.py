@@ -182,8 +182,8 @@ class OfflineSession:
         return dest
 
     def package(self) -> Path:
-        """Zip the session folder next to it and return the zip's path."""
-        target = self.root.with_suffix(".zip")
+        """Zip the session folder next to it as ``<task id>.zip`` and return the zip's path."""
+        target = self.root.parent / f"{self._task['id'] if self._task else self.root.name}.zip"
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
             for item in sorted(self.root.rglob("*")):
                 if item.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,7 +51,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                return value
+                return json.loads(text)  # a JSON list (NoDecode: pydantic will not parse it)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 

@@ -230,6 +230,31 @@ class ScalarRow(Base):
     __table_args__ = {"sqlite_with_rowid": False}
 
 
+class ScalarBlockRow(Base):
+    """Summary of a run of consecutive points of a series (see ``arno.db.scalar_blocks``)."""
+
+    __tablename__ = "scalar_blocks"
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("series.id", ondelete="CASCADE"), primary_key=True
+    )
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_iteration: Mapped[int] = mapped_column(BigInteger)
+    first_value: Mapped[float | None] = mapped_column(Float)
+    first_timestamp: Mapped[float] = mapped_column(Float)
+    last_iteration: Mapped[int] = mapped_column(BigInteger)
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_timestamp: Mapped[float] = mapped_column(Float)
+    min_iteration: Mapped[int | None] = mapped_column(BigInteger)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    min_timestamp: Mapped[float | None] = mapped_column(Float)
+    max_iteration: Mapped[int | None] = mapped_column(BigInteger)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    max_timestamp: Mapped[float | None] = mapped_column(Float)
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
 class SingleValueRow(Base):
     __tablename__ = "single_values"
     task_id: Mapped[str] = mapped_column(
@@ -307,6 +332,7 @@ __all__ = [
     "ProjectRow",
     "QueueEntryRow",
     "QueueRow",
+    "ScalarBlockRow",
     "ScalarRow",
     "SeriesRow",
     "ServerStateRow",

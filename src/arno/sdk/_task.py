@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from arno.client import Reporter
 from arno.core.errors import ArnoError, InvalidInput, NotFound
@@ -49,6 +49,8 @@ class Task:
         self._closed = False
         self._remote_values: dict[str, str] | None = None
         self._orig_excepthook: Any = None
+        self._orig_exit: Any = None
+        self._exit_code: object = None
 
     # ---- creation --------------------------------------------------------------------------
     @classmethod
@@ -139,6 +141,8 @@ class Task:
         atexit.register(self._at_exit)
         self._orig_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
+        self._orig_exit = sys.exit  # to learn the exit code: a non-zero one fails the task
+        sys.exit = self._exit
 
     # ---- identity --------------------------------------------------------------------------
     @property
@@ -214,7 +218,7 @@ class Task:
             return cls(session, session.get(f"tasks/{task_id}"))
         if not task_name and not project_name:
             raise InvalidInput("get_task needs task_id, or project_name and/or task_name")
-        params: dict[str, Any] = {"limit": 50, "sort": "-created_at",
+        params: dict[str, Any] = {"limit": 200, "sort": "-created_at",
                                   "include_subprojects": False}
         if project_name:
             params["project"] = project_name
@@ -223,9 +227,13 @@ class Task:
         if tags:
             params["tag"] = tags
         if allow_archived:
-            params["archived"] = None
+            params["include_archived"] = True
         page = session.get("tasks", **params)
-        matches = [t for t in page["items"] if task_name is None or t["name"] == task_name]
+        while True:  # "name" matches parts of names: look on until the exact name shows up
+            matches = [t for t in page["items"] if task_name is None or t["name"] == task_name]
+            if matches or not page.get("next_cursor"):
+                break
+            page = session.get("tasks", cursor=page["next_cursor"], **params)
         if not matches:
             raise NotFound(f"no task named {task_name!r} in project {project_name!r}")
         return cls(session, session.get(f"tasks/{matches[0]['id']}"))
@@ -256,7 +264,7 @@ class Task:
             "limit": 500,
         }
         if allow_archived:
-            params["archived"] = None
+            params["include_archived"] = True
         out: list[Task] = []
         cursor = None
         while True:
@@ -727,6 +735,8 @@ class Task:
                 pass
         if self._orig_excepthook is not None and sys.excepthook == self._excepthook:
             sys.excepthook = self._orig_excepthook
+        if self._orig_exit is not None and sys.exit == self._exit:
+            sys.exit = self._orig_exit
         if Task._current is self:
             Task._current = None
         if self._session.offline:
@@ -734,8 +744,22 @@ class Task:
             print(f"arno: offline task recorded in {path}; upload it with "
                   f"`arno task import {path}`", file=sys.__stderr__)
 
+    def _exit(self, code: str | int | None = None) -> NoReturn:
+        self._exit_code = code
+        self._orig_exit(code)
+        raise SystemExit(code)  # not reached: the original raises it
+
     def _at_exit(self) -> None:
         try:
+            code = self._exit_code
+            if (code not in (None, 0) and self._attached and not self._closed
+                    and self.status == TaskStatus.in_progress):
+                try:
+                    self.flush(wait_for_uploads=True, timeout=30)
+                    self._set_status(TaskStatus.failed, f"exit code {code}" if isinstance(
+                        code, int) else f"exit code 1: {code}")
+                except ArnoError:
+                    pass
             self.close()
         except Exception:  # noqa: BLE001 - never turn a clean exit into a crash
             traceback.print_exc(file=sys.__stderr__)

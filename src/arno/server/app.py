@@ -18,6 +18,7 @@ from arno.server.deps import current_principal
 from arno.server.errors import install_error_handlers
 from arno.server.middleware import AllowedNetworks, BodyLimit
 from arno.server.routers import artifacts, events, health, projects, queues, tasks, ui, users
+from arno.server.ui.assets import mount_static
 from arno.services.container import Services
 
 log = logging.getLogger("arno.server")
@@ -74,7 +75,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     app.include_router(api)
     app.include_router(health.router)
-    app.include_router(ui.router)
+    for router in ui.routers:
+        app.include_router(router)
+    mount_static(app)
     app.add_middleware(
         BodyLimit, max_body=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )

@@ -1,12 +1,14 @@
-"""One place that turns errors into the JSON error body (or a bare 500)."""
+"""One place that turns errors into the JSON error body (or a bare 500), and into an HTML
+error page (or a redirect to the login page) for the web UI's pages."""
 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arno.core.errors import ArnoError, Unauthorized
@@ -42,15 +44,40 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def is_page(request: Request) -> bool:
+    """A web UI page (HTML errors) rather than the API, health or a JSON helper."""
+    path = request.url.path
+    return not (
+        path.startswith(("/api/", "/static/")) or path == "/health" or path.endswith(".json")
+    )
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page_error(request: Request, status: int, message: str) -> Response:
+    from arno.server.ui.render import error_page
+
+    return error_page(request, status, message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArnoError)
-    async def _arno_error(_request: Request, exc: ArnoError) -> JSONResponse:
+    async def _arno_error(request: Request, exc: ArnoError) -> Response:
         if isinstance(exc, Unauthorized):
+            if is_page(request) and _wants_html(request):  # a browser: to the login page
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
             return error_response(401, exc.code, exc.message)
+        if is_page(request):
+            return _page_error(request, exc.status, exc.message)
         return JSONResponse(exc.to_body(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if is_page(request):
+            return _page_error(request, 422, _describe_validation(exc))
         errors = [
             {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", ""))}
             for e in exc.errors()[:20]
@@ -58,11 +85,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", _describe_validation(exc), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if is_page(request) and exc.status_code >= 400:
+            message = "There is no page at this address." if exc.status_code == 404 else str(
+                exc.detail)
+            return _page_error(request, exc.status_code, message)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if is_page(request):
+            return _page_error(request, 500, "internal server error")
         return error_response(500, "internal_error", "internal server error")

@@ -11,9 +11,13 @@ from arno.db.engine import Database
 from arno.db.migrate import upgrade
 from arno.services.artifacts import ArtifactService
 from arno.services.auth import AuthService
+from arno.services.compare import CompareService
 from arno.services.events import EventService
+from arno.services.overview import OverviewService
 from arno.services.projects import ProjectService
 from arno.services.queues import QueueService
+from arno.services.sessions import SessionService
+from arno.services.task_actions import TaskActions
 from arno.services.task_query import TaskQueryService
 from arno.services.tasks import TaskService
 from arno.storage import BlobStore
@@ -34,6 +38,7 @@ class Services:
             tmp_dir=settings.home / "tmp",
         )
         self.auth = AuthService(self.db, cache_seconds=settings.auth_cache_seconds)
+        self.sessions = SessionService(self.db, self.auth)
         self.projects = ProjectService(self.db)
         self.tasks = TaskService(self.db)
         self.query = TaskQueryService(self.db)
@@ -41,6 +46,9 @@ class Services:
         self.artifacts = ArtifactService(self.db, self.store)
         self.queues = QueueService(self.db, lease_seconds=settings.lease_seconds,
                                    worker_timeout=settings.worker_timeout)
+        self.overview = OverviewService(self.db)
+        self.compare = CompareService(self.tasks)
+        self.actions = TaskActions(self.tasks, self.events, self.queues)
         if migrate:
             self.queues.ensure_system_queues()
 

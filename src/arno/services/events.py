@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from arno.core.errors import InvalidInput
+from arno.core.errors import Immutable, InvalidInput
 from arno.core.schemas import (
     BatchResult,
     ConsoleLineOut,
@@ -26,6 +26,7 @@ from arno.core.schemas import (
     SingleValueOut,
     encode_float,
 )
+from arno.db import scalar_blocks
 from arno.db.engine import Database
 from arno.db.models import (
     ConsoleRow,
@@ -37,6 +38,8 @@ from arno.db.models import (
     SingleValueRow,
     TaskRow,
 )
+from arno.core.status import TaskStatus
+from arno.services.principal import Principal
 from arno.services.tasks import get_task_row
 
 TRUNCATION_MARKER = " ... [truncated {n} characters]"
@@ -64,6 +67,47 @@ def _upsert(s: Session, table: Any, rows: list[dict[str, Any]], keys: list[str])
         s.execute(insert(table), rows)
 
 
+_POINTS_UPSERT = (
+    " ON CONFLICT (series_id, iteration) DO UPDATE"
+    " SET value = excluded.value, timestamp = excluded.timestamp"
+)
+
+
+def _insert_points(s: Session, rows: list[tuple[int, int, float | None, float]], *,
+                   replace: bool) -> None:
+    """Store points (series_id, iteration, value, timestamp); with ``replace``, those of an
+    iteration already stored replace it (without, the caller knows none is stored: a plain
+    insert is a third cheaper). They go to the driver as plain tuples: building SQLAlchemy's
+    parameters row by row would cost more than the database's own work."""
+    if not rows:
+        return
+    conn = s.connection()
+    upsert = _POINTS_UPSERT if replace else ""
+    if conn.dialect.name == "postgresql":
+        sids, its, values, stamps = (list(col) for col in zip(*rows, strict=True))
+        conn.exec_driver_sql(
+            "INSERT INTO scalars (series_id, iteration, value, timestamp) SELECT * FROM unnest("
+            "%s::integer[], %s::bigint[], %s::double precision[], %s::double precision[])"
+            + upsert,
+            (sids, its, values, stamps),
+        )
+        return
+    cur = conn.connection.cursor()
+    try:
+        cur.executemany(
+            "INSERT INTO scalars (series_id, iteration, value, timestamp) VALUES (?, ?, ?, ?)"
+            + upsert,
+            rows,
+        )
+    finally:
+        cur.close()
+
+
+def _increasing(points: dict[int, Any]) -> bool:
+    its = list(points)
+    return all(a < b for a, b in zip(its, its[1:], strict=False))
+
+
 def _nanmin(a: float | None, b: float | None) -> float | None:
     if a is None:
         return b
@@ -86,7 +130,10 @@ class EventService:
         self.max_console_line = max_console_line
 
     # ---- ingest ------------------------------------------------------------------------------
-    def ingest(self, task_id: str, batch: EventBatch) -> BatchResult:
+    def ingest(self, task_id: str, batch: EventBatch, who: Principal | None = None
+               ) -> BatchResult:
+        """Store a batch in one transaction. With ``who``, only the task's owner or an admin
+        may report into it (checked in the same transaction, one read fewer per batch)."""
         for series in batch.scalars:
             n = len(series.iterations)
             if len(series.values) != n or len(series.timestamps) != n:
@@ -97,6 +144,10 @@ class EventService:
         points = sum(len(x.iterations) for x in batch.scalars)
         with self.db.write() as s:
             task = get_task_row(s, task_id)
+            if who is not None:
+                who.require_owner(task.owner_id)
+            if task.status == TaskStatus.published:
+                raise Immutable("task is published; clone it to report more")
             if s.get(IngestBatchRow, batch.batch_id) is not None:
                 return BatchResult(batch_id=batch.batch_id, duplicate=True, points=points)
             s.add(IngestBatchRow(batch_id=batch.batch_id, task_id=task_id))
@@ -144,6 +195,8 @@ class EventService:
         return BatchResult(batch_id=batch.batch_id, duplicate=False, points=points)
 
     def _clip(self, text: str) -> str:
+        if "\x00" in text:  # PostgreSQL text cannot hold NUL: keep the line, mark the byte
+            text = text.replace("\x00", "\ufffd")
         if len(text) <= self.max_console_line:
             return text
         # A line the client already truncated keeps its marker (and the count it names).
@@ -161,7 +214,9 @@ class EventService:
             (r.metric, r.variant): r
             for r in s.scalars(select(SeriesRow).where(SeriesRow.task_id == task_id))
         }
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[int, int, float | None, float]] = []  # after every stored point
+        rewrites: list[tuple[int, int, float | None, float]] = []  # may replace stored points
+        rebuild: list[int] = []
         top: int | None = None
         merged: dict[tuple[str, str], Any] = {}
         for series in batch.scalars:
@@ -195,11 +250,19 @@ class EventService:
             # one value per iteration: the last report of an iteration wins
             points = dict(zip(series.iterations, zip(series.values, series.timestamps)))
             sid = row.id
-            rows.extend(
-                {"series_id": sid, "iteration": it, "value": _finite(v), "timestamp": ts}
-                for it, (v, ts) in points.items()
-            )
-            finite = [v for v in series.values if not math.isnan(v)]
+            # NaN (the only value unequal to itself) is stored as NULL
+            new_rows = [(sid, it, v if v == v else None, ts) for it, (v, ts) in points.items()]
+            if fresh or min(points) > row.last_iteration:  # appended: fold into the blocks
+                rows.extend(new_rows)
+                ordered = points if _increasing(points) else dict(sorted(points.items()))
+                scalar_blocks.append(
+                    s, sid, list(ordered), [v if v == v else None for v, _ in ordered.values()],
+                    [ts for _, ts in ordered.values()], row.count or 0,
+                )
+            else:  # rewrites or inserts before the end: summarise again once stored
+                rewrites.extend(new_rows)
+                rebuild.append(sid)
+            finite = [v for v, _ in points.values() if v == v]  # replaced reports left out
             lo = min(finite) if finite else None
             hi = max(finite) if finite else None
             if fresh:
@@ -222,7 +285,17 @@ class EventService:
                 row.last_value = _finite(points[last_it][0])
             row.count = (row.count or 0) + added
             top = last_it if top is None else max(top, last_it)
-        _upsert(s, ScalarRow.__table__, rows, ["series_id", "iteration"])
+        _insert_points(s, rows, replace=False)
+        _insert_points(s, rewrites, replace=True)
+        for sid in rebuild:
+            scalar_blocks.rebuild(s, sid)
+        for row in existing.values():
+            if row.id in rebuild:  # a replaced point may have been the minimum or maximum
+                row.min_value, row.max_value = s.execute(
+                    select(func.min(ScalarRow.value), func.max(ScalarRow.value)).where(
+                        ScalarRow.series_id == row.id
+                    )
+                ).one()
         return top
 
     # ---- read --------------------------------------------------------------------------------
@@ -245,16 +318,21 @@ class EventService:
             out = []
             conn = s.connection()
             for series in s.scalars(q.order_by(SeriesRow.metric, SeriesRow.variant)).all():
-                cur = conn.exec_driver_sql(
-                    "SELECT iteration, value, timestamp FROM scalars WHERE series_id = "
-                    f"{int(series.id)} ORDER BY iteration"
-                )
-                rows = cur.fetchall()
-                total = len(rows)
-                sampled = False
-                if max_points and total > max_points:
-                    rows = _downsample(rows, max_points)
-                    sampled = True
+                if max_points and (series.count or 0) > max_points:
+                    # long series: drawn from their block summaries, min and max kept
+                    rows, sampled = scalar_blocks.read(s, series.id, series.count, max_points)
+                    total = series.count
+                else:
+                    cur = conn.exec_driver_sql(
+                        "SELECT iteration, value, timestamp FROM scalars WHERE series_id = "
+                        f"{int(series.id)} ORDER BY iteration"
+                    )
+                    rows = cur.fetchall()
+                    total = len(rows)
+                    sampled = False
+                    if max_points and total > max_points:
+                        rows = _downsample(rows, max_points)
+                        sampled = True
                 out.append(
                     ScalarSeriesOut.model_construct(
                         metric=series.metric,

@@ -343,6 +343,9 @@ class QueueService:
             if s.get_bind().dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             for task in s.scalars(q).all():
+                lost_by = s.get(WorkerRow, task.worker_id) if task.worker_id else None
+                if lost_by is not None:  # it no longer runs there
+                    lost_by.task_ids = [t for t in (lost_by.task_ids or []) if t != task.id]
                 if (task.attempt or 0) <= (task.max_retries or 0) and task.queue_id:
                     task.status = TaskStatus.queued.value
                     task.status_message = f"{WORKER_LOST}; queued again (attempt {task.attempt})"

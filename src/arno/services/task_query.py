@@ -1,10 +1,10 @@
 """Listing tasks: filters on any column, hyperparameter or last metric; sort; cursor pages.
 
 Sort keys: a column (``name``, ``created_at``, ``status``, ``type``, ``started_at``,
-``completed_at``, ``updated_at``, ``last_iteration``, ``project``, ``owner``), a hyperparameter
-(``param:Section/name``) or a metric (``metric:title/series`` for the last value, with
-``:min`` or ``:max`` appended for those). Prefix ``-`` for descending. Tasks without the
-value sort last either way.
+``completed_at``, ``updated_at``, ``last_iteration``, ``project``, ``owner``, ``duration``), a
+hyperparameter (``param:Section/name``) or a metric (``metric:title/series`` for the last
+value, with ``:min`` or ``:max`` appended for those). Prefix ``-`` for descending. Tasks without
+the value sort last either way.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, func, or_, select
@@ -39,6 +40,12 @@ COLUMNS = {
     "owner": UserRow.username,
     "id": TaskRow.id,
 }
+FIELD_FILTERS = (
+    "name", "status", "type", "owner", "project", "id", "last_iteration", "created_at",
+    "started_at", "completed_at", "updated_at", "duration",
+)
+_TIMES = ("created_at", "started_at", "completed_at", "updated_at")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FILTER_RE = re.compile(r"^(?P<key>.+?)\s*(?P<op>>=|<=|!=|=|>|<|~)\s*(?P<value>.*)$")
 _METRIC_AGG = {"last": SeriesRow.last_value, "min": SeriesRow.min_value, "max": SeriesRow.max_value}
 
@@ -61,6 +68,10 @@ class TaskQuery:
     metrics: list[str] = field(default_factory=list)
     """``title/series[:last|min|max]<op>number``."""
     archived: bool | None = False
+    types: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+    """``column<op>value`` on a column of ``FIELD_FILTERS``: text columns take = != ~
+    (substring), times an ISO date, ``duration`` seconds (or 90m, 2h, 1d)."""
     sort: list[str] = field(default_factory=lambda: ["-created_at"])
     limit: int = 50
     cursor: str | None = None
@@ -89,12 +100,12 @@ def _split_param(spec: str) -> tuple[str, str]:
 
 
 def _numeric(col: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    if dialect == "postgresql":
-        return case(
-            (col.regexp_match(r"^\s*-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?\s*$"), cast(col, Float)),
-            else_=None,
-        )
-    return cast(col, Float)
+    """The value as a number, NULL when it is no number. (A bare CAST would read "adam" as 0
+    on SQLite, so the same pattern is checked on both databases.)"""
+    return case(
+        (col.regexp_match(r"^\s*-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?\s*$"), cast(col, Float)),
+        else_=None,
+    )
 
 
 def _compare(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
@@ -125,6 +136,50 @@ def _as_number(text: str, what: str) -> float:
         return float(text)
     except ValueError:
         raise InvalidInput(f"{what}: {text!r} is not a number") from None
+
+
+def _duration(dialect: str) -> ColumnElement[Any]:
+    """Seconds from start to completion (to now while running); NULL if never started."""
+    if dialect == "postgresql":
+        return func.extract(
+            "epoch", func.coalesce(TaskRow.completed_at, func.now()) - TaskRow.started_at
+        )
+    return (
+        func.julianday(func.coalesce(TaskRow.completed_at, func.datetime("now")))
+        - func.julianday(TaskRow.started_at)
+    ) * 86400.0
+
+
+def _as_seconds(text: str) -> float:
+    unit = _DURATION_UNITS.get(text[-1:].lower()) if text else None
+    return _as_number(text[:-1] if unit else text, f"duration {text!r}") * (unit or 1)
+
+
+def _as_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a date (use YYYY-MM-DD or an ISO time)") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _field_condition(text: str, dialect: str) -> ColumnElement[bool]:
+    key, op, value = _parse_filter(text)
+    if key not in FIELD_FILTERS:
+        raise InvalidInput(f"cannot filter on {key!r}: use one of {', '.join(FIELD_FILTERS)}")
+    if key == "duration":
+        if op == "~":
+            raise InvalidInput("duration compares numbers: use = != > < >= <=")
+        return _compare(_duration(dialect), op, _as_seconds(value))
+    if key in _TIMES:
+        if op == "~":
+            raise InvalidInput(f"{key} compares times: use = != > < >= <=")
+        return _compare(COLUMNS[key], op, _as_time(value))
+    if key == "last_iteration":
+        if op == "~":
+            raise InvalidInput("last_iteration compares numbers: use = != > < >= <=")
+        return _compare(COLUMNS[key], op, int(_as_number(value, text)))
+    return _compare(COLUMNS[key], op, value)
 
 
 def _encode_cursor(offset: int) -> str:
@@ -185,6 +240,8 @@ class TaskQueryService:
                     order.append(num.is_(None))
                     order.append(num.desc() if desc else num.asc())
                     col = hp.value
+                elif key == "duration":
+                    col = _duration(dialect)
                 elif key in COLUMNS:
                     col = COLUMNS[key]
                 else:
@@ -256,6 +313,10 @@ class TaskQueryService:
             )
         if q.archived is not None:
             conds.append(TaskRow.archived.is_(q.archived))
+        if q.types:
+            conds.append(TaskRow.type.in_(q.types))
+        for text in q.fields:
+            conds.append(_field_condition(text, dialect))
         for text in q.params:
             key, op, value = _parse_filter(text)
             section, name = _split_param(key)

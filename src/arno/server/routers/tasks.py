@@ -57,13 +57,15 @@ def list_tasks(
     param: Annotated[list[str], Query()] = [],  # noqa: B006
     metric: Annotated[list[str], Query()] = [],  # noqa: B006
     archived: bool | None = False,
+    include_archived: bool = False,
     sort: Annotated[list[str], Query()] = [],  # noqa: B006
     column: Annotated[list[str], Query()] = [],  # noqa: B006
     limit: int = 50,
     cursor: str | None = None,
 ) -> TaskPage:
     """Filters combine with AND. ``param`` / ``metric`` take ``key<op>value``; ``sort`` takes a
-    column, ``param:Section/name`` or ``metric:title/series[:min|:max]``, ``-`` for descending."""
+    column, ``param:Section/name`` or ``metric:title/series[:min|:max]``, ``-`` for descending.
+    ``archived`` true lists only archived tasks; ``include_archived`` lists both."""
     return svc.query.list(
         TaskQuery(
             project=project,
@@ -76,7 +78,7 @@ def list_tasks(
             search=search,
             params=param,
             metrics=metric,
-            archived=archived,
+            archived=None if include_archived else archived,
             sort=sort or ["-created_at"],
             columns=column,
             limit=limit,

@@ -1,15 +1,23 @@
-"""A minimal web page (the full UI lands with its own issue): what is running, and where."""
+"""The web UI's dashboard, and the list of every UI router (one module per page group)."""
 
 from __future__ import annotations
 
-import html
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from arno import __version__
 from arno.server.deps import current_principal, get_services
+from arno.server.routers import (
+    ui_auth,
+    ui_compare,
+    ui_projects,
+    ui_task,
+    ui_task_edit,
+    ui_tasks,
+    ui_workers,
+)
+from arno.server.ui.render import render
 from arno.services.container import Services
 from arno.services.principal import Principal
 from arno.services.task_query import TaskQuery
@@ -18,30 +26,35 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def index(
+def dashboard(
+    request: Request,
     svc: Annotated[Services, Depends(get_services)],
     who: Annotated[Principal, Depends(current_principal)],
 ) -> HTMLResponse:
-    projects = svc.projects.list()
-    page = svc.query.list(TaskQuery(limit=20))
-    e = html.escape
-    proj_rows = "".join(
-        f"<tr><td>{e(p.name)}</td><td>{p.task_count}</td></tr>" for p in projects
-    ) or "<tr><td colspan=2>No projects yet</td></tr>"
-    task_rows = "".join(
-        f"<tr><td><code>{e(t.id)}</code></td><td>{e(t.project)}</td><td>{e(t.name)}</td>"
-        f"<td>{e(t.status)}</td><td>{e(', '.join(t.tags))}</td>"
-        f"<td>{t.last_iteration if t.last_iteration is not None else ''}</td></tr>"
-        for t in page.items
-    ) or "<tr><td colspan=6>No tasks yet</td></tr>"
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>Arno</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}
-table{{border-collapse:collapse;margin-bottom:2rem}}td,th{{border:1px solid #ccc;padding:4px 8px;
-text-align:left}}th{{background:#f4f4f4}}</style></head><body>
-<h1>Arno <small>{e(__version__)}</small></h1>
-<p>Signed in as <b>{e(who.username)}</b>. API: <a href="/api/v1/docs">/api/v1/docs</a>.</p>
-<h2>Projects</h2><table><tr><th>Project</th><th>Tasks</th></tr>{proj_rows}</table>
-<h2>Recent tasks ({page.total})</h2><table><tr><th>Id</th><th>Project</th><th>Name</th>
-<th>Status</th><th>Tags</th><th>Iteration</th></tr>{task_rows}</table>
-</body></html>"""
-    return HTMLResponse(body)
+    counts = svc.overview.status_counts()
+    projects = sorted(
+        svc.projects.list(),
+        key=lambda p: (p.last_activity is not None, p.last_activity or p.created_at),
+        reverse=True,
+    )
+    return render(
+        request, "dashboard.html", section="home",
+        counts=counts, total_tasks=sum(counts.values()), project_count=len(projects),
+        projects=projects[:8],
+        running=svc.query.list(TaskQuery(status=["in_progress"], sort=["-started_at"],
+                                         limit=10)).items,
+        recent=svc.query.list(TaskQuery(sort=["-updated_at"], limit=10)).items,
+        queues=svc.queues.list(), workers=svc.queues.workers(),
+    )
+
+
+routers = [
+    router,
+    ui_auth.router,
+    ui_projects.router,
+    ui_tasks.router,
+    ui_task.router,
+    ui_task_edit.router,
+    ui_compare.router,
+    ui_workers.router,
+]
