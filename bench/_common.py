@@ -31,6 +31,11 @@ import httpx
 
 DEFAULT_MLFLOW_PYTHON = "/work/mlflow-venv/bin/python"
 
+# Servers and clients run as after a normal install, with their bytecode cached (pip compiles it
+# at install time): a PYTHONDONTWRITEBYTECODE inherited from the shell would make every start
+# compile each imported module again, on both sides.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 # ---- command line ----------------------------------------------------------------------------
 
@@ -80,6 +85,31 @@ def info(text: str) -> None:
     print(f"  # {text}", flush=True)
 
 
+def machine_note() -> None:
+    """The load when the run started: other work on the machine slows both sides."""
+    load = os.getloadavg()[0]
+    info(f"{os.cpu_count()} CPUs, load average {load:.1f} at start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children so far."""
+    import psutil
+
+    total = 0.0
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 # ---- processes -------------------------------------------------------------------------------
 
 
@@ -108,18 +138,31 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
 
 
 def stop(proc: subprocess.Popen[bytes] | None, *, hard: bool = False) -> None:
-    """Stop a server we started (its whole process group: workers included)."""
+    """Stop a server we started: its process group (workers included), then any descendant
+    that left the group (``arno up`` runs its local agent in a session of its own)."""
+    import psutil
+
     if proc is None or proc.poll() is not None:
         return
     try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    try:
         os.killpg(proc.pid, signal.SIGKILL if hard else signal.SIGTERM)
     except ProcessLookupError:
-        return
+        pass
     try:
-        proc.wait(timeout=15)
+        proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=15)
+    _gone, alive = psutil.wait_procs(descendants, timeout=0 if hard else 15)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 @dataclass
@@ -139,6 +182,7 @@ class ArnoServer:
         return self.home.parent / f"arno-server-{self.port}.log"
 
     def start(self) -> float:
+        self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ARNO_HOME": str(self.home)}
         for var in ("ARNO_API_HOST", "ARNO_API_KEY", "ARNO_API_SECRET", "ARNO_DATABASE_URL",
                     "ARNO_STORAGE_URL"):

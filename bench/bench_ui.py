@@ -213,7 +213,7 @@ def main() -> None:
         def compare() -> None:
             web.get(f"/compare?tab=scalars&ids={ids}").raise_for_status()
             list(pool.map(lambda t: web.get(
-                f"/api/v1/tasks/{t}/scalars?max_points=2000&timestamps=true").raise_for_status(),
+                f"/api/v1/tasks/{t}/scalars?max_points=600&timestamps=true").raise_for_status(),
                 cmp_ids))
 
         first, med = timed(compare)

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.conftest import LiveServer, start_server
 
 LEASE = 5.0  # seconds: heartbeats every 1.7 s; a dead agent's task is lost after ~5.5 s

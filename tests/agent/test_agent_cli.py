@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.agent.conftest import agent_env, create_task, enqueue, wait_status
+from tests.conftest import free_port
 from typer.testing import CliRunner
 
 from arno.cli.main import app
-from tests.agent.conftest import agent_env, create_task, enqueue, wait_status
-from tests.conftest import free_port
 
 
 @pytest.fixture

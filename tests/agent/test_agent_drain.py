@@ -9,7 +9,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from tests.agent.conftest import console, make_queue, start_agent
 
 TASKS = int(os.environ.get("ARNO_TEST_DRAIN_TASKS", "2000"))

@@ -14,10 +14,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-
-from arno.core.settings import Settings
-from arno.server.app import create_app
-from arno.services.container import Services
 from tests.agent.conftest import (
     LEASE,
     agent_env,
@@ -30,6 +26,10 @@ from tests.agent.conftest import (
     wait_status,
 )
 from tests.conftest import LiveServer, free_port
+
+from arno.core.settings import Settings
+from arno.server.app import create_app
+from arno.services.container import Services
 
 TICKING = (
     "import os, time\n"

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.agent.conftest import (
     LEASE,
     AgentProc,
@@ -156,7 +155,7 @@ def test_code_comes_from_the_recorded_commit_with_the_uncommitted_diff(live, que
         lines = console(client, tid)
         assert task["status"] == "completed", lines
         assert "word uncommitted" in lines
-        assert f"with uncommitted changes" in lines[0] and commit[:12] in lines[0]
+        assert "with uncommitted changes" in lines[0] and commit[:12] in lines[0]
 
         bad = create_task(client, None, repository=f"file://{repo}", commit="f" * 40,
                           entry_point="src/train.py")
@@ -255,3 +254,19 @@ def test_abort_stops_the_process_group_and_keeps_the_last_lines(live, queue, age
     assert lines[-1].startswith("arno-agent: stopped (SIGTERM, then SIGKILL after 2 s)")
     ticks = [ln for ln in lines if ln.startswith("tick ")]
     assert len(ticks) >= 4
+
+
+def test_requirements_that_cannot_be_installed_fail_with_the_installers_reason(
+        live, queue, agent, tmp_path):
+    missing = tmp_path / "nowhere" / "gone-1.0-py3-none-any.whl"
+    with live.client() as client:
+        tid = create_task(client, "print('never runs')\n",
+                          requirements=f"gone @ file://{missing}\n")
+        enqueue(client, tid, queue)
+        task = wait_status(client, tid)
+        lines = console(client, tid)
+    assert task["status"] == "failed"
+    assert lines[0].startswith("arno-agent: the task cannot run: installing the requirements "
+                               "failed: "), lines
+    assert str(missing) in lines[0]
+    assert "never runs" not in lines and "Traceback" not in "\n".join(lines)

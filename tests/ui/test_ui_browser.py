@@ -258,3 +258,40 @@ def test_stale_csrf_and_other_users_edits_are_refused(browser, world, sqlite_ser
     bob.goto(url + "/workers")
     shot(bob, "24-workers")
     bob.context.close()
+
+
+def test_a_running_task_updates_live(browser, world, sqlite_server):
+    from arno.core.schemas import StatusChange
+
+    svc = sqlite_server.services
+    admin = Principal(user_id(svc, "admin"), "admin", "admin")
+    tid = svc.tasks.create(TaskCreate(project="bench/live", name="live run",
+                                      status="in_progress"), admin).id
+
+    def report(start: int, n: int) -> None:
+        its = list(range(start, start + n))
+        svc.events.ingest(tid, EventBatch(
+            batch_id=uuid.uuid4().hex,
+            scalars=[ScalarSeriesIn(metric="loss", variant="train", iterations=its,
+                                    values=[1 / (i + 1) for i in its],
+                                    timestamps=[1.7e9 + i for i in its])],
+            console=[ConsoleLineIn(text=f"step {i}", timestamp=1.7e9 + i) for i in its]))
+
+    report(0, 5)
+    page = browser_login(browser, world["url"], "admin", "admin-password")
+    page.goto(world["url"] + f"/tasks/{tid}?tab=console")
+    page.wait_for_selector("#console >> text=step 4")
+    report(5, 5)
+    page.wait_for_selector("#console >> text=step 9", timeout=15_000)
+    page.wait_for_function("document.getElementById('taskiter').textContent === '9'",
+                           timeout=15_000)
+    page.goto(world["url"] + f"/tasks/{tid}?tab=scalars")
+    page.wait_for_selector(".chart[data-metric='loss'] .plot .main-svg")
+    report(10, 20)
+    page.wait_for_function(
+        "document.querySelector('.chart[data-metric=\"loss\"] .plot').data[0].x.length === 30",
+        timeout=20_000)
+    svc.tasks.set_status(tid, StatusChange(status="completed"), admin)
+    page.wait_for_selector("#taskstatus [data-status='completed']", timeout=15_000)
+    shot(page, "25-live-run-finished")
+    page.context.close()

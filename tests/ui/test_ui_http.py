@@ -396,3 +396,63 @@ def test_pages_load_and_plotly_is_served_locally(server):
     assert js.status_code == 200 and len(js.content) > 1_000_000
     assert c.get("/static/js/arno.js").status_code == 200
     assert "parcoords" in js.text[:5_000_000]
+
+
+# ---- actions, workers and queues ---------------------------------------------------------
+
+
+def test_task_actions_from_its_page(server, admin):
+    from arno.core.schemas import StatusChange, WorkerRegister
+
+    svc = server.services
+    tid = _task(server, admin, name="runner")
+    c = login_client(server.url, "admin", "admin-password")
+    token = csrf_of(c.get(f"/tasks/{tid}").text)
+
+    def act(action: str, task: str = tid, **extra: str) -> httpx.Response:
+        return c.post(f"/tasks/{task}/action", data={"action": action, "csrf_token": token,
+                                                     **extra})
+
+    assert act("enqueue", queue="default").status_code == 303
+    assert svc.tasks.get(tid).status == "queued"
+    # the workers page shows the queue with the task waiting, and a worker with its stats
+    svc.queues.register(WorkerRegister(id="gpu-box-1", host="gpu-box", queues=["default"]),
+                        admin)
+    svc.queues.heartbeat("gpu-box-1", {"cpu_percent": 37.5, "memory_percent": 61.0}, [])
+    page = c.get("/workers").text
+    assert "gpu-box-1" in page and "37.5" in page and "runner" in page
+    assert act("dequeue").status_code == 303 and svc.tasks.get(tid).status == "created"
+    act("enqueue", queue="default")
+    back = act("abort", next="/workers")
+    assert back.headers["location"].startswith("/workers?msg=")
+    assert svc.tasks.get(tid).status == "stopped"
+    reset = act("reset")
+    assert reset.status_code == 303 and svc.tasks.get(tid).status == "created"
+    svc.tasks.set_status(tid, StatusChange(status="completed"), admin)
+    act("publish")
+    assert svc.tasks.get(tid).status == "published"
+    clone = act("clone")
+    new_id = clone.headers["location"].split("/tasks/")[1].split("?")[0]
+    assert new_id != tid and svc.tasks.get(new_id).status == "created"
+    act("archive", task=new_id)
+    assert svc.tasks.get(new_id).archived
+    gone = act("delete", task=new_id)
+    assert gone.status_code == 303 and "msg=Deleted" in gone.headers["location"]
+    assert c.get(f"/tasks/{new_id}").status_code == 404
+    conflict = act("enqueue", queue="default")  # a published task cannot run again
+    assert conflict.status_code == 409 and "text/html" in conflict.headers["content-type"]
+
+
+def test_live_json_and_full_resolution_view(server, admin):
+    from arno.core.schemas import StatusChange
+
+    svc = server.services
+    tid = _task(server, admin, name="live one")
+    svc.tasks.set_status(tid, StatusChange(status="in_progress"), admin)
+    c = login_client(server.url, "admin", "admin-password")
+    page = c.get(f"/tasks/{tid}?tab=console").text
+    assert 'data-live="1"' in page and 'id="follow"' in page
+    data = c.get("/tasks/live.json", params={"ids": f"{tid},nonsense"}).json()["tasks"]
+    assert [(t["id"], t["status"]) for t in data] == [(tid, "in_progress")]
+    full = c.get(f"/tasks/{tid}", params={"tab": "scalars", "full": "loss"}).text
+    assert 'data-full="loss"' in full and 'data-maxpoints="0"' in full

@@ -26,7 +26,7 @@ from arno.agent._environment import EnvBuilder, sdk_requirement_pins
 from arno.agent._pythons import Interpreters
 from arno.agent._runner import RunContext, TaskRun
 from arno.agent._stats import MachineStats, gpu_indices
-from arno.client import ApiSession
+from arno.client import ApiSession, load_config
 from arno.core.errors import (
     ArnoError,
     Forbidden,
@@ -107,8 +107,7 @@ class Agent:
         self.parent_pid = parent_pid
         self._fixed_interval = heartbeat_interval
         self.heartbeat_interval = heartbeat_interval or 10.0
-        home = Path(os.environ.get("ARNO_HOME") or Path.home() / ".arno").expanduser()
-        self.work_dir = Path(work_dir or home / "agent")
+        self.work_dir = Path(work_dir or load_config().home / "agent")
         try:
             interpreters = Interpreters.discover(pythons)
         except ValueError as exc:
@@ -289,10 +288,8 @@ class Agent:
         if not accepted:
             # dequeued in the instant the agent began to stop: give it back as failed
             log.warning("task %s arrived while stopping; reporting it not run", run.id)
-            run.say(f"arno-agent: worker {self.worker_id} was stopping when it received this "
-                    "task; it did not run: enqueue it again")
-            run.reporter.start()
-            run._finish(1, f"not run: worker {self.worker_id} was stopping")
+            run.refuse(f"not run: worker {self.worker_id} was stopping when it received the "
+                       "task; enqueue it again")
             return
         log.info("task %s (%s) from %s", run.id, task.get("name"), queue)
         thread = threading.Thread(target=self._run_task, args=(run,),

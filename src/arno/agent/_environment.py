@@ -365,11 +365,20 @@ class EnvBuilder:
 
 
 def _summary(lines: list[str]) -> str:
-    """The line of an installer's output that says what went wrong, when one does."""
-    for line in lines:
+    """What an installer's output says went wrong, in one line: its ``error:`` line (pip's
+    ``ERROR:``, uv's ``×``) with the cause that follows it, when there is one."""
+    marks = ("error:", "× ", "x ")
+    for i, line in enumerate(lines):
         text = line.strip()
-        low = text.lower()
-        if low.startswith(("error:", "× ", "x ", "because ", "╰─▶")) or "no matching" in low \
-                or "could not find" in low or "not found" in low:
-            return text.lstrip("×╰─▶ ").strip()
+        if not text.lower().startswith(marks):
+            continue
+        parts = [text.split(" ", 1)[1].strip() if text.startswith(("× ", "x ")) else
+                 text[len("error:"):].strip()]
+        for follow in lines[i + 1:i + 4]:
+            more = follow.strip().lstrip("╰─▶").strip()
+            if more.lower().startswith("cause:"):
+                more = more[len("cause:"):].strip()
+            if more.startswith("Because") or follow.strip().startswith("╰─▶"):
+                parts.append(more)
+        return ": ".join(p.rstrip(":") for p in parts if p)
     return ""

@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +76,6 @@ class TaskRun:
         self._lock = threading.Lock()
         self.reporter = Reporter(ctx.session, self.id, spool_dir=ctx.work_dir / "spool",
                                  flush_interval=0.5)
-        self.tail: deque[str] = deque(maxlen=20)
         self._last_send = 0.0
         self.exit_code: int | None = None
         self.final_status: str | None = None
@@ -85,7 +83,6 @@ class TaskRun:
     # ---- console ---------------------------------------------------------------------------
     def console(self, lines: list[ConsoleLine], *, urgent: bool = True) -> None:
         self.reporter.console(lines)
-        self.tail.extend(text for _, text, _ in lines)
         now = time.monotonic()
         if urgent and now - self._last_send >= SEND_EVERY:
             # a line shows on the server within about SEND_EVERY; a chatty task still costs
@@ -247,6 +244,12 @@ class TaskRun:
         return build_command(engine, spec), summary
 
     # ---- the end -----------------------------------------------------------------------------
+    def refuse(self, message: str) -> None:
+        """End a task this agent will not run (it was stopping when the task came)."""
+        self.say(f"{PREFIX} {message}")
+        self.reporter.start()
+        self._finish(1, message)
+
     def _finish(self, code: int, message: str) -> None:
         """Console first, then ``done``; both retried while the server is away."""
         delay = 0.5

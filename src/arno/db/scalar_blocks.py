@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from arno.db.models import ScalarBlockRow, SeriesRow
 
-SHIFTS = (5, 9, 13, 17, 21)
-"""Level ``i`` holds ``2**SHIFTS[i]`` points per block (32, 512, 8192, ...)."""
+SHIFTS = (5, 7, 9, 11, 13, 15, 17, 19, 21, 23)
+"""Level ``i`` holds ``2**SHIFTS[i]`` points per block (32, 128, 512, ...): any series has a
+level with between ``n`` and ``4n`` blocks for the ``n`` buckets a chart wants."""
 
 Point = tuple[int, float | None, float]
 """(iteration, value or None for NaN, timestamp)."""
@@ -178,16 +179,33 @@ def _emit(aggs: Iterable[Agg]) -> list[Point]:
     return out
 
 
-def _bucketed(aggs: list[Agg], buckets: int) -> list[Agg]:
-    per = max(1, math.ceil(len(aggs) / buckets))
-    if per == 1:
-        return aggs
-    out = []
-    for start in range(0, len(aggs), per):
-        acc = aggs[start]
-        for agg in aggs[start + 1 : start + per]:
-            acc = _merge(acc, agg)
-        out.append(acc)
+def _low(r: Sequence[Any]) -> float:
+    return r[8] if r[8] is not None else math.inf
+
+
+def _high(r: Sequence[Any]) -> float:
+    return r[11] if r[11] is not None else -math.inf
+
+
+def _emit_rows(rows: Sequence[Sequence[Any]], buckets: int) -> list[Point]:
+    """Points of block rows (count, then first, last, min and max as iteration, value,
+    timestamp) merged ``per`` at a time: each bucket's first point, minimum and maximum."""
+    per = max(1, math.ceil(len(rows) / buckets))
+    out: list[Point] = []
+    for g in range(0, len(rows), per):
+        grp = rows[g : g + per]
+        r0 = grp[0]
+        lo = r0 if per == 1 else min(grp, key=_low)
+        hi = r0 if per == 1 else max(grp, key=_high)
+        picks = {r0[1]: (r0[1], r0[2], r0[3])}
+        if lo[7] is not None:
+            picks[lo[7]] = (lo[7], lo[8], lo[9])
+        if hi[10] is not None:
+            picks[hi[10]] = (hi[10], hi[11], hi[12])
+        out.extend(picks[k] for k in sorted(picks))
+    end = rows[-1]
+    if out[-1][0] != end[4]:
+        out.append((end[4], end[5], end[6]))
     return out
 
 
@@ -206,7 +224,7 @@ def read(s: Session, series_id: int, count: int, max_points: int | None) -> tupl
     buckets = max(1, max_points // 3)
     level = -1
     for i, shift in enumerate(SHIFTS):
-        if math.ceil(count / (1 << shift)) >= buckets // 2:
+        if math.ceil(count / (1 << shift)) >= max(1, buckets // 4):
             level = i
     if level < 0:  # short enough to thin from the points themselves
         return downsample_points(_raw(s, series_id), max_points), True
@@ -216,13 +234,7 @@ def read(s: Session, series_id: int, count: int, max_points: int | None) -> tupl
         "max_value, max_timestamp FROM scalar_blocks WHERE series_id = "
         f"{int(series_id)} AND level = {level} ORDER BY block"
     )
-    aggs: list[Agg] = []
-    for r in cur.fetchall():
-        aggs.append([
-            r[0], (r[1], r[2], r[3]), (r[4], r[5], r[6]),
-            (r[7], r[8], r[9]) if r[7] is not None else None,
-            (r[10], r[11], r[12]) if r[10] is not None else None,
-        ])
-    if not aggs:  # blocks missing (should not happen): fall back to the points
+    rows = cur.fetchall()
+    if not rows:  # blocks missing (should not happen): fall back to the points
         return downsample_points(_raw(s, series_id), max_points), True
-    return _emit(_bucketed(aggs, buckets)), True
+    return _emit_rows(rows, buckets), True

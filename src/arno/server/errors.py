@@ -7,6 +7,7 @@ import logging
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
+from sqlalchemy.exc import DataError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -92,6 +93,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return _page_error(request, exc.status_code, message)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(DataError)
+    async def _data_error(_request: Request, exc: DataError) -> JSONResponse:
+        # e.g. a NUL character PostgreSQL cannot store: the transaction was rolled back
+        log.info("refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return error_response(422, "invalid_input",
+                              "the database refused a value (e.g. a NUL character in text)")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -41,6 +41,7 @@ class AuthService:
         self.db = db
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[bytes, float]] = {}
+        self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
 
     # ---- checking credentials ------------------------------------------------------------
@@ -53,12 +54,29 @@ class AuthService:
                 if key.revoked_at is not None or user is None or user.disabled:
                     raise Unauthorized("invalid credentials")
                 self._verify(f"k:{key.id}", key.secret_hash, secret)
-                return Principal(user.id, user.username, user.role, key.id)
+                principal = Principal(user.id, user.username, user.role, key.id)
+        if key is not None:
+            self._touch(principal.key_id or "")  # key itself is expired once its session ends
+            return principal
+        with self.db.read() as s:
             user = s.scalar(select(UserRow).where(UserRow.username == login))
             if user is None or user.disabled or not user.password_hash:
                 raise Unauthorized("invalid credentials")
             self._verify(f"u:{user.id}", user.password_hash, secret)
             return Principal(user.id, user.username, user.role, None)
+
+    def _touch(self, key_id: str) -> None:
+        """Record when a key was last used, at most once a minute per key (not a write per
+        request)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._touched.get(key_id, -1e9) < 60:
+                return
+            self._touched[key_id] = now
+        with self.db.write() as s:
+            row = s.get(ApiKeyRow, key_id)
+            if row is not None:
+                row.last_used_at = utcnow()
 
     def _verify(self, cache_key: str, stored_hash: str, secret: str) -> None:
         digest = _digest(secret + "\0" + stored_hash)

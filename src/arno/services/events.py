@@ -26,6 +26,7 @@ from arno.core.schemas import (
     SingleValueOut,
     encode_float,
 )
+from arno.core.status import TaskStatus
 from arno.db import scalar_blocks
 from arno.db.engine import Database
 from arno.db.models import (
@@ -38,7 +39,6 @@ from arno.db.models import (
     SingleValueRow,
     TaskRow,
 )
-from arno.core.status import TaskStatus
 from arno.services.principal import Principal
 from arno.services.tasks import get_task_row
 
@@ -248,7 +248,8 @@ class EventService:
             else:
                 fresh = False
             # one value per iteration: the last report of an iteration wins
-            points = dict(zip(series.iterations, zip(series.values, series.timestamps)))
+            points = dict(zip(series.iterations, zip(series.values, series.timestamps, strict=True),
+                              strict=True))
             sid = row.id
             # NaN (the only value unequal to itself) is stored as NULL
             new_rows = [(sid, it, v if v == v else None, ts) for it, (v, ts) in points.items()]
@@ -323,23 +324,35 @@ class EventService:
                     rows, sampled = scalar_blocks.read(s, series.id, series.count, max_points)
                     total = series.count
                 else:
-                    cur = conn.exec_driver_sql(
-                        "SELECT iteration, value, timestamp FROM scalars WHERE series_id = "
-                        f"{int(series.id)} ORDER BY iteration"
-                    )
-                    rows = cur.fetchall()
+                    cur = conn.connection.cursor()  # plain tuples: no Row object per point
+                    cols = "iteration, value, timestamp" if with_timestamps else "iteration, value"
+                    try:
+                        cur.execute(
+                            f"SELECT {cols} FROM scalars WHERE series_id = {int(series.id)} "
+                            "ORDER BY iteration"
+                        )
+                        rows = cur.fetchall()
+                    finally:
+                        cur.close()
                     total = len(rows)
                     sampled = False
                     if max_points and total > max_points:
                         rows = _downsample(rows, max_points)
                         sampled = True
+                ys = [r[1] for r in rows]
+                try:  # one pass in C: a NaN or an infinity makes the sum non-finite
+                    clean = math.isfinite(sum(ys))
+                except TypeError:  # a NULL (NaN) among them
+                    clean = False
+                if not clean:
+                    ys = [v if v is not None and math.isfinite(v) else encode_float(v)
+                          for v in ys]
                 out.append(
                     ScalarSeriesOut.model_construct(
                         metric=series.metric,
                         variant=series.variant,
                         x=[r[0] for r in rows],
-                        y=[v if v is not None and math.isfinite(v) else encode_float(v)
-                           for _, v, _ in rows],
+                        y=ys,
                         timestamps=[r[2] for r in rows] if with_timestamps else None,
                         total=total,
                         sampled=sampled,

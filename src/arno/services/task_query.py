@@ -44,6 +44,7 @@ FIELD_FILTERS = (
     "name", "status", "type", "owner", "project", "id", "last_iteration", "created_at",
     "started_at", "completed_at", "updated_at", "duration",
 )
+_NOT_NULL = frozenset({"name", "created_at", "status", "type", "updated_at", "id"})
 _TIMES = ("created_at", "started_at", "completed_at", "updated_at")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FILTER_RE = re.compile(r"^(?P<key>.+?)\s*(?P<op>>=|<=|!=|=|>|<|~)\s*(?P<value>.*)$")
@@ -179,6 +180,11 @@ def _field_condition(text: str, dialect: str) -> ColumnElement[bool]:
         if op == "~":
             raise InvalidInput("last_iteration compares numbers: use = != > < >= <=")
         return _compare(COLUMNS[key], op, int(_as_number(value, text)))
+    if key == "project":
+        return TaskRow.project_id.in_(
+            select(ProjectRow.id).where(_compare(ProjectRow.name, op, value)))
+    if key == "owner":
+        return TaskRow.owner_id.in_(select(UserRow.id).where(_compare(UserRow.username, op, value)))
     return _compare(COLUMNS[key], op, value)
 
 
@@ -202,18 +208,18 @@ class TaskQueryService:
         self.db = db
 
     def list(self, q: TaskQuery) -> TaskPage:
+        """One page of tasks. The page's ids are found first, sorting narrow rows (id and
+        sort keys), then only those tasks are loaded: a sort over 100k tasks never drags
+        their whole rows along. Filters are subqueries on the tasks table alone."""
         if not 1 <= q.limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
         offset = _decode_cursor(q.cursor) if q.cursor else 0
         with self.db.read() as s:
             dialect = s.get_bind().dialect.name
-            stmt = (
-                select(TaskRow, ProjectRow.name, UserRow.username)
-                .join(ProjectRow, ProjectRow.id == TaskRow.project_id)
-                .outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
-            )
+            stmt = select(TaskRow.id)
             conds = self._conditions(s, q, dialect)
             order: list[Any] = []
+            joined: set[str] = set()
             for i, key in enumerate(q.sort or ["-created_at"]):
                 desc = key.startswith("-")
                 key = key.lstrip("-+")
@@ -244,29 +250,37 @@ class TaskQueryService:
                     col = _duration(dialect)
                 elif key in COLUMNS:
                     col = COLUMNS[key]
+                    if key == "project" and "project" not in joined:
+                        stmt = stmt.join(ProjectRow, ProjectRow.id == TaskRow.project_id)
+                        joined.add("project")
+                    if key == "owner" and "owner" not in joined:
+                        stmt = stmt.outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
+                        joined.add("owner")
                 else:
                     raise InvalidInput(
                         f"cannot sort by {key!r}: use a column ({', '.join(sorted(COLUMNS))}), "
                         "'param:Section/name' or 'metric:title/series[:min|:max]'"
                     )
-                order.append(col.is_(None))
+                if key not in _NOT_NULL:  # tasks without the value last, either way
+                    order.append(col.is_(None))
                 order.append(col.desc() if desc else col.asc())
             order.append(TaskRow.id.asc())
             if conds:
                 stmt = stmt.where(*conds)
-            total = s.scalar(
-                select(func.count()).select_from(
-                    select(TaskRow.id)
+            total = s.scalar(select(func.count()).select_from(TaskRow).where(*conds))
+            ids = list(s.scalars(stmt.order_by(*order).offset(offset).limit(q.limit + 1)))
+            more = len(ids) > q.limit
+            ids = ids[: q.limit]
+            found = {
+                r.id: (r, pname, owner)
+                for r, pname, owner in s.execute(
+                    select(TaskRow, ProjectRow.name, UserRow.username)
                     .join(ProjectRow, ProjectRow.id == TaskRow.project_id)
                     .outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
-                    .where(*conds)
-                    .subquery()
+                    .where(TaskRow.id.in_(ids))
                 )
-            )
-            rows = s.execute(stmt.order_by(*order).offset(offset).limit(q.limit + 1)).all()
-            more = len(rows) > q.limit
-            rows = rows[: q.limit]
-            items = [task_out(r, pname, owner) for r, pname, owner in rows]
+            } if ids else {}
+            items = [task_out(*found[i]) for i in ids if i in found]
             columns = self._columns(s, q.columns, [i.id for i in items])
             return TaskPage(
                 items=items,
@@ -280,9 +294,10 @@ class TaskQueryService:
         if q.project:
             name = q.project.strip().strip("/")
             if q.include_subprojects:
-                conds.append(or_(ProjectRow.name == name, ProjectRow.name.like(f"{name}/%")))
+                match = or_(ProjectRow.name == name, ProjectRow.name.like(f"{name}/%"))
             else:
-                conds.append(or_(ProjectRow.name == name, ProjectRow.id == name))
+                match = or_(ProjectRow.name == name, ProjectRow.id == name)
+            conds.append(TaskRow.project_id.in_(select(ProjectRow.id).where(match)))
         if q.status:
             for st in q.status:
                 if st not in TaskStatus.__members__:
@@ -292,7 +307,10 @@ class TaskQueryService:
             sub = select(TaskTagRow.task_id).where(TaskTagRow.tag == tag.lstrip("-"))
             conds.append(TaskRow.id.not_in(sub) if tag.startswith("-") else TaskRow.id.in_(sub))
         if q.owner:
-            conds.append(or_(UserRow.username == q.owner, TaskRow.owner_id == q.owner))
+            conds.append(or_(
+                TaskRow.owner_id.in_(select(UserRow.id).where(UserRow.username == q.owner)),
+                TaskRow.owner_id == q.owner,
+            ))
         if q.name:
             conds.append(TaskRow.name.ilike(f"%{q.name}%"))
         if q.name_regex:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -101,7 +101,8 @@ def scalars(
         task_id, metric=metric, variant=variant, max_points=max_points, with_timestamps=timestamps
     )
     payload = [s.__dict__ if not hasattr(s, "model_dump") else s.model_dump() for s in series]
-    return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+    # pydantic's encoder writes the same JSON as json.dumps, several times faster on long series
+    return Response(pydantic_core.to_json(payload), media_type="application/json")
 
 
 @router.get("/tasks/{task_id}/single_values", response_model=list[SingleValueOut])

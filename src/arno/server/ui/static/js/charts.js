@@ -5,6 +5,7 @@
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const DASHES = ["solid", "dot", "dash", "longdash", "dashdot", "longdashdot"];
   const MACHINE = ":monitor:";
+  const COMPARE_POINTS = 600;  // per series: several tasks share a chart
   const ctl = {
     xaxis: document.getElementById("xaxis"),
     smooth: document.getElementById("smooth"),
@@ -210,7 +211,7 @@
       renderGroups(cmp, byMetric(items), state, null);
       if (!items.length) cmp.innerHTML = '<p class="muted">No scalars reported.</p>';
     };
-    Promise.all(tasks.map(async (t) => ({ task: t, series: await Arno.getJSON(`/api/v1/tasks/${t.id}/scalars?timestamps=true&max_points=2000`) })))
+    Promise.all(tasks.map(async (t) => ({ task: t, series: await Arno.getJSON(`/api/v1/tasks/${t.id}/scalars?timestamps=true&max_points=${COMPARE_POINTS}`) })))
       .then((data) => { state.data = data; draw(); })
       .catch((e) => { cmp.textContent = "Could not load scalars: " + e.message; });
     hookControls(draw, cmp);
