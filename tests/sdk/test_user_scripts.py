@@ -322,11 +322,6 @@ def test_script_without_a_configured_server_fails_with_one_clear_message(tmp_pat
     assert "arno up" in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: argparse is hooked by Task.init, so a parse "
-    "that happens before it is not seen (the common order is init first)",
-)
 def test_arguments_parsed_before_init_are_recorded_too(sqlite_server, api, tmp_path):
     proc = run_script(
         sqlite_server,
@@ -398,3 +393,37 @@ def test_sys_exit_zero_is_a_normal_end(sqlite_server, api, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert api.get(f"/api/v1/tasks/{task_id_of(proc)}").json()["status"] == "completed"
+
+
+def test_arguments_parsed_before_init_take_the_server_values_under_an_agent(
+    sqlite_server, api, tmp_path
+):
+    """A script that parses first and calls Task.init after still gets the clone's values
+    when it runs as that task (ARNO_TASK_ID), as under an agent."""
+    created = api.post("/api/v1/tasks", json={
+        "project": "scripts/remote", "name": "parse-first template",
+        "hyperparams": [{"section": "Args", "name": "batch_size", "value": "64", "type": "int"}],
+    })
+    assert created.status_code == 201, created.text
+    task_id = created.json()["id"]
+    proc = run_script(
+        sqlite_server,
+        tmp_path,
+        """
+        import argparse
+        from arno import Task
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--batch_size", type=int, default=8)
+        args = parser.parse_args()
+        print("BATCH", args.batch_size, type(args.batch_size).__name__)
+        task = Task.init(auto_resource_monitoring=False)
+        print("TASK_ID", task.id)
+        """,
+        "--batch_size",
+        "16",
+        env={"ARNO_TASK_ID": task_id},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "BATCH 64 int" in proc.stdout
+    assert task_id_of(proc) == task_id
+    assert api.get(f"/api/v1/tasks/{task_id}").json()["status"] == "completed"

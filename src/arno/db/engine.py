@@ -7,6 +7,7 @@ writer (WAL). On PostgreSQL both go through one pool.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,11 +64,19 @@ class Database:
             self.read_engine = self.engine
         self._writer = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._reader = sessionmaker(bind=self.read_engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Threads of this process queue for it here and are
+        # woken as soon as it is free; waiting in SQLite's busy handler instead sleeps in steps
+        # of up to 100 ms, which cut concurrent small writes to a few dozen a second.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One transaction that commits on success and rolls back on any error."""
-        with self._writer.begin() as session:
+        if self._write_lock is None:
+            with self._writer.begin() as session:
+                yield session
+            return
+        with self._write_lock, self._writer.begin() as session:
             yield session
 
     @contextmanager

@@ -4,6 +4,8 @@ from arno.sdk._artifacts import Artifact
 from arno.sdk._context import NotConfigured, set_session
 from arno.sdk._logger import Logger
 from arno.sdk._storage import StorageManager
-from arno.sdk._task import Task
+from arno.sdk._task import Task, install_argparse_hook
+
+install_argparse_hook()
 
 __all__ = ["Artifact", "Logger", "NotConfigured", "StorageManager", "Task", "set_session"]

@@ -137,6 +137,10 @@ class Task:
             self._monitor = MachineMonitor(report, interval=interval)
             self._monitor.start()
         if argparser:
+            early = _environment.collect_argparse_args()
+            if early is not None and _early_parse_seen:
+                # the script parsed its arguments before Task.init: record them now
+                self._connect_values("Args", _plain_args(early))
             _environment.patch_argparse(self._on_argparse)
         atexit.register(self._at_exit)
         self._orig_excepthook = sys.excepthook
@@ -318,8 +322,7 @@ class Task:
         return values
 
     def _on_argparse(self, args: dict[str, Any]) -> dict[str, Any] | None:
-        clean = {k: (v if isinstance(v, str | int | float | bool | list | type(None)) else str(v))
-                 for k, v in args.items()}
+        clean = _plain_args(args)
         before = dict(clean)
         merged = self._connect_values("Args", clean)
         overrides = {k: v for k, v in merged.items() if before.get(k) != v}
@@ -725,7 +728,7 @@ class Task:
             self._monitor.stop()
         if self._console is not None:
             self._console.stop()
-        _environment.unpatch_argparse()
+        install_argparse_hook()  # back to the hook that works without a task
         if self._reporter is not None:
             self._reporter.close()
         if self._attached and self.status == TaskStatus.in_progress:
@@ -805,3 +808,37 @@ def _attach_source(script: dict[str, Any]) -> None:
             script["source"] = path.read_text(errors="replace")
     except OSError:
         pass
+
+
+def _plain_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, str | int | float | bool | list | type(None)) else str(v))
+            for k, v in args.items()}
+
+
+_early_parse_seen = False
+
+
+def _early_argparse(args: dict[str, Any]) -> dict[str, Any] | None:
+    """Arguments parsed while no task is running (often before ``Task.init``): remembered for
+    the next ``Task.init``, and under an agent overridden at once by the server's "Args"."""
+    global _early_parse_seen
+    _early_parse_seen = True
+    task_id = os.environ.get("ARNO_TASK_ID")
+    if not task_id:
+        return None
+    try:
+        params = _context.session().get(f"tasks/{task_id}/params")
+    except ArnoError:
+        return None
+    plain = _plain_args(args)
+    return {
+        p["name"]: p["value"]
+        for p in params
+        if p["section"] == "Args" and p["name"] in args
+        and p["value"] != _params.to_text(plain[p["name"]])
+    } or None
+
+
+def install_argparse_hook() -> None:
+    """Watch argparse from the moment the SDK is imported, as users expect."""
+    _environment.patch_argparse(_early_argparse)

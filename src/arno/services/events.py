@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -247,23 +248,31 @@ class EventService:
                 fresh = True
             else:
                 fresh = False
-            # one value per iteration: the last report of an iteration wins
-            points = dict(zip(series.iterations, zip(series.values, series.timestamps, strict=True),
-                              strict=True))
+            # One value per iteration: the last report of an iteration wins. The usual batch
+            # (iterations increasing, no NaN) takes only whole-list operations, run in C.
+            its, vals, stamps = series.iterations, series.values, series.timestamps
+            if its != sorted(set(its)):  # out of order or repeated
+                points = dict(zip(its, zip(vals, stamps, strict=True), strict=True))
+                ordered = sorted(points.items())
+                its = [it for it, _ in ordered]
+                vals = [p[0] for _, p in ordered]
+                stamps = [p[1] for _, p in ordered]
+            stored: list[float | None]
+            total = sum(vals)
+            if total == total:  # no NaN among them (one NaN makes the sum NaN)
+                stored = list(vals)
+                finite = vals
+            else:  # NaN (the only value unequal to itself) is stored as NULL
+                stored = [v if v == v else None for v in vals]
+                finite = [v for v in vals if v == v]
             sid = row.id
-            # NaN (the only value unequal to itself) is stored as NULL
-            new_rows = [(sid, it, v if v == v else None, ts) for it, (v, ts) in points.items()]
-            if fresh or min(points) > row.last_iteration:  # appended: fold into the blocks
+            new_rows = list(zip(repeat(sid), its, stored, stamps))
+            if fresh or its[0] > row.last_iteration:  # appended: fold into the blocks
                 rows.extend(new_rows)
-                ordered = points if _increasing(points) else dict(sorted(points.items()))
-                scalar_blocks.append(
-                    s, sid, list(ordered), [v if v == v else None for v, _ in ordered.values()],
-                    [ts for _, ts in ordered.values()], row.count or 0,
-                )
+                scalar_blocks.append(s, sid, its, stored, stamps, row.count or 0)
             else:  # rewrites or inserts before the end: summarise again once stored
                 rewrites.extend(new_rows)
                 rebuild.append(sid)
-            finite = [v for v, _ in points.values() if v == v]  # replaced reports left out
             lo = min(finite) if finite else None
             hi = max(finite) if finite else None
             if fresh:
@@ -271,19 +280,20 @@ class EventService:
             else:
                 row.min_value = _nanmin(row.min_value, lo)
                 row.max_value = _nanmax(row.max_value, hi)
-            added = len(points)
-            if not fresh:  # points of iterations already stored replace them: not counted again
-                again = [it for it in points if it <= row.last_iteration]
+            added = len(its)
+            if not fresh and its[0] <= row.last_iteration:
+                # points of iterations already stored replace them: not counted again
+                again = [it for it in its if it <= row.last_iteration]
                 for i in range(0, len(again), 1000):
                     added -= s.scalar(
                         select(func.count()).select_from(ScalarRow).where(
                             ScalarRow.series_id == sid, ScalarRow.iteration.in_(again[i:i + 1000])
                         )
                     ) or 0
-            last_it = max(points)
+            last_it = its[-1]
             if fresh or last_it >= row.last_iteration:
                 row.last_iteration = last_it
-                row.last_value = _finite(points[last_it][0])
+                row.last_value = stored[-1]
             row.count = (row.count or 0) + added
             top = last_it if top is None else max(top, last_it)
         _insert_points(s, rows, replace=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.orm import Session
 
 from arno.core.errors import InvalidInput, NotFound
@@ -33,8 +34,18 @@ def ensure_project(s: Session, name: str, owner_id: str | None) -> ProjectRow:
     if "/" in name:
         parent_id = ensure_project(s, name.rsplit("/", 1)[0], owner_id).id
     row = ProjectRow(name=name, parent_id=parent_id, owner_id=owner_id, created_at=utcnow())
-    s.add(row)
-    s.flush()
+    if s.get_bind().dialect.name != "postgresql":  # SQLite: writers are serialised
+        s.add(row)
+        s.flush()
+        return row
+    try:
+        with s.begin_nested():
+            s.add(row)
+            s.flush()
+    except DuplicateRow:  # created at the same moment by another request: use that one
+        row = s.scalar(select(ProjectRow).where(ProjectRow.name == name))
+        if row is None:
+            raise
     return row
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, or_, select
+from sqlalchemy import Float, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -203,6 +203,61 @@ def _decode_cursor(cursor: str) -> int:
     return offset
 
 
+def _project_match(q: TaskQuery) -> ColumnElement[bool]:
+    name = (q.project or "").strip().strip("/")
+    if q.include_subprojects:
+        return or_(ProjectRow.name == name, ProjectRow.name.like(f"{name}/%"))
+    return or_(ProjectRow.name == name, ProjectRow.id == name)
+
+
+def _ordered(stmt: Any, keys: list[str], dialect: str) -> tuple[Any, list[Any]]:
+    """The ORDER BY terms of sort keys, with the joins they need added to ``stmt``. Tasks
+    without a value sort last either way."""
+    order: list[Any] = []
+    joined: set[str] = set()
+    for i, key in enumerate(keys):
+        desc = key.startswith("-")
+        key = key.lstrip("-+")
+        if key.startswith("metric:"):
+            metric, variant, agg = _split_metric(key[7:])
+            alias = aliased(SeriesRow, name=f"sort_series_{i}")
+            stmt = stmt.outerjoin(
+                alias,
+                and_(alias.task_id == TaskRow.id, alias.metric == metric,
+                     alias.variant == variant),
+            )
+            col: Any = getattr(alias, _METRIC_AGG[agg].key)
+        elif key.startswith("param:"):
+            section, name = _split_param(key[6:])
+            hp = aliased(HyperParamRow, name=f"sort_param_{i}")
+            stmt = stmt.outerjoin(
+                hp, and_(hp.task_id == TaskRow.id, hp.section == section, hp.name == name)
+            )
+            num = _numeric(hp.value, dialect)
+            order.append(num.is_(None))
+            order.append(num.desc() if desc else num.asc())
+            col = hp.value
+        elif key == "duration":
+            col = _duration(dialect)
+        elif key in COLUMNS:
+            col = COLUMNS[key]
+            if key == "project" and "project" not in joined:
+                stmt = stmt.join(ProjectRow, ProjectRow.id == TaskRow.project_id)
+                joined.add("project")
+            if key == "owner" and "owner" not in joined:
+                stmt = stmt.outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
+                joined.add("owner")
+        else:
+            raise InvalidInput(
+                f"cannot sort by {key!r}: use a column ({', '.join(sorted(COLUMNS))}), "
+                "'param:Section/name' or 'metric:title/series[:min|:max]'"
+            )
+        if key not in _NOT_NULL:
+            order.append(col.is_(None))
+        order.append(col.desc() if desc else col.asc())
+    return stmt, order
+
+
 class TaskQueryService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -210,65 +265,29 @@ class TaskQueryService:
     def list(self, q: TaskQuery) -> TaskPage:
         """One page of tasks. The page's ids are found first, sorting narrow rows (id and
         sort keys), then only those tasks are loaded: a sort over 100k tasks never drags
-        their whole rows along. Filters are subqueries on the tasks table alone."""
+        their whole rows along. Filters are subqueries on the tasks table alone. A sort that
+        starts with a metric walks that metric's index in value order, so the first page of
+        a leaderboard costs a few rows whatever the table's size."""
         if not 1 <= q.limit <= 1000:
             raise InvalidInput("limit must be between 1 and 1000")
         offset = _decode_cursor(q.cursor) if q.cursor else 0
+        keys = q.sort or ["-created_at"]
         with self.db.read() as s:
             dialect = s.get_bind().dialect.name
-            stmt = select(TaskRow.id)
             conds = self._conditions(s, q, dialect)
-            order: list[Any] = []
-            joined: set[str] = set()
-            for i, key in enumerate(q.sort or ["-created_at"]):
-                desc = key.startswith("-")
-                key = key.lstrip("-+")
-                if key.startswith("metric:"):
-                    metric, variant, agg = _split_metric(key[7:])
-                    alias = aliased(SeriesRow, name=f"sort_series_{i}")
-                    stmt = stmt.outerjoin(
-                        alias,
-                        and_(
-                            alias.task_id == TaskRow.id,
-                            alias.metric == metric,
-                            alias.variant == variant,
-                        ),
-                    )
-                    col: Any = getattr(alias, _METRIC_AGG[agg].key)
-                elif key.startswith("param:"):
-                    section, name = _split_param(key[6:])
-                    hp = aliased(HyperParamRow, name=f"sort_param_{i}")
-                    stmt = stmt.outerjoin(
-                        hp,
-                        and_(hp.task_id == TaskRow.id, hp.section == section, hp.name == name),
-                    )
-                    num = _numeric(hp.value, dialect)
-                    order.append(num.is_(None))
-                    order.append(num.desc() if desc else num.asc())
-                    col = hp.value
-                elif key == "duration":
-                    col = _duration(dialect)
-                elif key in COLUMNS:
-                    col = COLUMNS[key]
-                    if key == "project" and "project" not in joined:
-                        stmt = stmt.join(ProjectRow, ProjectRow.id == TaskRow.project_id)
-                        joined.add("project")
-                    if key == "owner" and "owner" not in joined:
-                        stmt = stmt.outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
-                        joined.add("owner")
-                else:
-                    raise InvalidInput(
-                        f"cannot sort by {key!r}: use a column ({', '.join(sorted(COLUMNS))}), "
-                        "'param:Section/name' or 'metric:title/series[:min|:max]'"
-                    )
-                if key not in _NOT_NULL:  # tasks without the value last, either way
-                    order.append(col.is_(None))
-                order.append(col.desc() if desc else col.asc())
-            order.append(TaskRow.id.asc())
-            if conds:
-                stmt = stmt.where(*conds)
             total = s.scalar(select(func.count()).select_from(TaskRow).where(*conds))
-            ids = list(s.scalars(stmt.order_by(*order).offset(offset).limit(q.limit + 1)))
+            if q.project:
+                # for the page, one project is an equality: the database then walks the
+                # (project, created) index in order instead of sorting the whole project
+                pids = list(s.scalars(select(ProjectRow.id).where(_project_match(q))))
+                if len(pids) == 1:
+                    conds = [TaskRow.project_id == pids[0], *conds[1:]]
+            if keys[0].lstrip("-+").startswith("metric:"):
+                ids = self._metric_first_ids(s, keys, conds, dialect, offset, q.limit + 1)
+            else:
+                stmt, order = _ordered(select(TaskRow.id), keys, dialect)
+                stmt = stmt.where(*conds).order_by(*order, TaskRow.id.asc())
+                ids = list(s.scalars(stmt.offset(offset).limit(q.limit + 1)))
             more = len(ids) > q.limit
             ids = ids[: q.limit]
             found = {
@@ -289,15 +308,43 @@ class TaskQueryService:
                 columns=columns,
             )
 
+    @staticmethod
+    def _metric_first_ids(s: Session, keys: list[str], conds: list[ColumnElement[bool]],
+                          dialect: str, offset: int, limit: int) -> list[str]:
+        """Ids of a page sorted by a metric first: the tasks that have the value (in the
+        metric index's order), then those that do not (sorted by the remaining keys)."""
+        desc = keys[0].startswith("-")
+        metric, variant, agg = _split_metric(keys[0].lstrip("-+")[7:])
+        has = aliased(SeriesRow, name="sort_first")
+        value = getattr(has, _METRIC_AGG[agg].key)
+        on_series = (has.metric == metric, has.variant == variant, value.is_not(None))
+        a, order = _ordered(
+            select(TaskRow.id).select_from(has).join(TaskRow, TaskRow.id == has.task_id),
+            keys[1:], dialect)
+        a = a.where(*on_series, *conds).order_by(
+            value.desc() if desc else value.asc(), *order, TaskRow.id.asc())
+        ids = list(s.scalars(a.offset(offset).limit(limit)))
+        if len(ids) == limit:
+            return ids
+        if ids:
+            with_value = offset + len(ids)
+        else:
+            with_value = s.scalar(
+                select(func.count()).select_from(has).join(TaskRow, TaskRow.id == has.task_id)
+                .where(*on_series, *conds)) or 0
+        other = aliased(SeriesRow, name="sort_missing")
+        missing = ~exists().where(
+            other.task_id == TaskRow.id, other.metric == metric, other.variant == variant,
+            getattr(other, _METRIC_AGG[agg].key).is_not(None))
+        b, order = _ordered(select(TaskRow.id), keys[1:], dialect)
+        b = b.where(missing, *conds).order_by(*order, TaskRow.id.asc())
+        ids += s.scalars(b.offset(max(0, offset - with_value)).limit(limit - len(ids)))
+        return ids
+
     def _conditions(self, s: Session, q: TaskQuery, dialect: str) -> list[ColumnElement[bool]]:
         conds: list[ColumnElement[bool]] = []
         if q.project:
-            name = q.project.strip().strip("/")
-            if q.include_subprojects:
-                match = or_(ProjectRow.name == name, ProjectRow.name.like(f"{name}/%"))
-            else:
-                match = or_(ProjectRow.name == name, ProjectRow.id == name)
-            conds.append(TaskRow.project_id.in_(select(ProjectRow.id).where(match)))
+            conds.append(TaskRow.project_id.in_(select(ProjectRow.id).where(_project_match(q))))
         if q.status:
             for st in q.status:
                 if st not in TaskStatus.__members__:
@@ -341,21 +388,22 @@ class TaskQueryService:
             col: Any = HyperParamRow.value
             if op in (">", "<", ">=", "<="):
                 col, value = _numeric(HyperParamRow.value, dialect), _as_number(value, text)
-            sub = select(HyperParamRow.task_id).where(
-                HyperParamRow.section == section, HyperParamRow.name == name, _compare(col, op, value)
-            )
-            conds.append(TaskRow.id.in_(sub))
+            # correlated: one primary-key lookup per candidate task
+            conds.append(exists().where(
+                HyperParamRow.task_id == TaskRow.id, HyperParamRow.section == section,
+                HyperParamRow.name == name, _compare(col, op, value),
+            ))
         for text in q.metrics:
             key, op, value = _parse_filter(text)
             if op == "~":
                 raise InvalidInput("metric filters compare numbers: use = != > < >= <=")
             metric, variant, agg = _split_metric(key)
-            sub = select(SeriesRow.task_id).where(
+            conds.append(exists().where(
+                SeriesRow.task_id == TaskRow.id,
                 SeriesRow.metric == metric,
                 SeriesRow.variant == variant,
                 _compare(_METRIC_AGG[agg], op, _as_number(value, text)),
-            )
-            conds.append(TaskRow.id.in_(sub))
+            ))
         return conds
 
     def _columns(self, s: Session, specs: list[str], ids: list[str]) -> dict[str, dict[str, Any]]:
