@@ -66,6 +66,7 @@ def main() -> None:
     args = c.parser(__doc__.splitlines()[0]).parse_args()
     calls, peer_calls = (20_000, 50) if args.quick else (200_000, 300)
     peer_py = c.peer_or_none(args)
+    c.machine_note()
     with c.workdir("report-call") as tmp:
         with c.arno_server(tmp) as srv:
             r = c.run_client(sys.executable, OURS, srv.client_env(tmp / "client"),

@@ -55,10 +55,10 @@ def bulk_tasks(svc: Services, project: str, n: int, owner_id: str, *, seed: int 
             })
             tag_rows += [{"task_id": tid, "tag": t} for t in tlist]
             params += [
-                {"task_id": tid, "section": "General", "name": "lr", "value": str(10 ** -(1 + i % 4)),
-                 "type": "float", "description": ""},
-                {"task_id": tid, "section": "General", "name": "batch", "value": str(16 * (1 + i % 3)),
-                 "type": "int", "description": ""},
+                {"task_id": tid, "section": "General", "name": "lr",
+                 "value": str(10 ** -(1 + i % 4)), "type": "float", "description": ""},
+                {"task_id": tid, "section": "General", "name": "batch",
+                 "value": str(16 * (1 + i % 3)), "type": "int", "description": ""},
             ]
             series += [
                 {"task_id": tid, "metric": "loss", "variant": "val", "last_value": loss,

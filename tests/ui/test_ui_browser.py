@@ -12,6 +12,7 @@ import io
 import uuid
 
 import pytest
+from tests.ui.conftest import browser_login, bulk_tasks, shot, user_id
 
 from arno.core.schemas import (
     ArtifactCreate,
@@ -24,7 +25,6 @@ from arno.core.schemas import (
     TaskCreate,
 )
 from arno.services.principal import Principal
-from tests.ui.conftest import browser_login, bulk_tasks, shot, user_id
 
 XSS = "<script>alert('xss')</script>"
 PNG = bytes.fromhex(  # 2x2 red PNG

@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 import pytest
+from tests.ui.conftest import bulk_tasks, csrf_of, login_client, user_id
 
 from arno.core.schemas import (
     ArtifactCreate,
@@ -20,7 +21,6 @@ from arno.core.schemas import (
     TaskCreate,
 )
 from arno.services.principal import Principal
-from tests.ui.conftest import bulk_tasks, csrf_of, login_client, user_id
 
 XSS = "<script>alert('pwned')</script>"
 
@@ -456,3 +456,34 @@ def test_live_json_and_full_resolution_view(server, admin):
     assert [(t["id"], t["status"]) for t in data] == [(tid, "in_progress")]
     full = c.get(f"/tasks/{tid}", params={"tab": "scalars", "full": "loss"}).text
     assert 'data-full="loss"' in full and 'data-maxpoints="0"' in full
+
+
+def test_a_metric_sort_pages_through_tasks_without_the_metric_last(server, admin):
+    svc = server.services
+    values = [5.0, 1.0, 3.0, float("nan"), 2.0, 4.0, 0.5]
+    with_metric = []
+    for i, v in enumerate(values):
+        tid = svc.tasks.create(TaskCreate(project="ui/mixed", name=f"m{i}"), admin).id
+        svc.events.ingest(tid, EventBatch(batch_id=uuid.uuid4().hex, scalars=[ScalarSeriesIn(
+            metric="score", variant="x", iterations=[0], values=[v], timestamps=[1.0])]))
+        with_metric.append((v, f"m{i}"))
+    for i in range(3):
+        svc.tasks.create(TaskCreate(project="ui/mixed", name=f"none{i}"), admin)
+    c = login_client(server.url, "admin", "admin-password")
+
+    def pages(sort: str) -> list[str]:
+        names, cursor = [], None
+        while True:
+            params = {"project": "ui/mixed", "sort": [sort, "name"], "limit": 4}
+            if cursor:
+                params["cursor"] = cursor
+            page = c.get("/api/v1/tasks", params=params).json()
+            names += [t["name"] for t in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return names
+
+    finite = sorted((v, n) for v, n in with_metric if v == v)
+    last = ["m3", "none0", "none1", "none2"]  # NaN and missing values, by name
+    assert pages("metric:score/x") == [n for _, n in finite] + last
+    assert pages("-metric:score/x") == [n for _, n in reversed(finite)] + last

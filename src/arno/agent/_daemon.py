@@ -126,7 +126,8 @@ class Agent:
             sdk_requirements=sdk_requirement_pins,
         )
         self.stats = MachineStats(self.gpus)
-        self._runs: dict[str, TaskRun] = {}
+        self._runs: dict[str, TaskRun] = {}  # dequeued and not yet reported done
+        self._busy: set[str] = set()  # of those, the ones whose process has not ended
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Condition()
         self._accepting = True
@@ -217,8 +218,11 @@ class Agent:
                 return
             except ServerUnavailable as exc:
                 self._away(exc, backoff)
-            except ArnoError as exc:  # e.g. the worker name is taken: nothing to retry
-                self._fail(exc)
+            except ArnoError as exc:
+                if exc.status >= 500:  # the server is up but failing (e.g. its database)
+                    self._away(exc, backoff)
+                    continue
+                self._fail(exc)  # e.g. the worker name is taken: nothing to retry
                 return
 
     def _fail(self, exc: ArnoError) -> None:
@@ -246,7 +250,7 @@ class Agent:
         backoff = _Backoff()
         while not self.stopping.is_set():
             with self._lock:
-                while self._accepting and len(self._runs) >= self.capacity:
+                while self._accepting and len(self._busy) >= self.capacity:
                     self._lock.wait(1.0)
                 if not self._accepting:
                     return
@@ -280,11 +284,12 @@ class Agent:
                 self._start(task, reply.get("queue"))
 
     def _start(self, task: dict[str, Any], queue: str | None) -> None:
-        run = TaskRun(self.ctx, task, queue)
+        run = TaskRun(self.ctx, task, queue, on_process_end=self._release)
         with self._lock:
             accepted = self._accepting
             if accepted:
                 self._runs[run.id] = run
+                self._busy.add(run.id)
         if not accepted:
             # dequeued in the instant the agent began to stop: give it back as failed
             log.warning("task %s arrived while stopping; reporting it not run", run.id)
@@ -298,11 +303,17 @@ class Agent:
             self._threads[run.id] = thread
         thread.start()
 
+    def _release(self, run: TaskRun) -> None:
+        with self._lock:
+            self._busy.discard(run.id)
+            self._lock.notify_all()
+
     def _run_task(self, run: TaskRun) -> None:
         try:
             run.run()
         finally:
             with self._lock:
+                self._busy.discard(run.id)
                 self._runs.pop(run.id, None)
                 self._threads.pop(run.id, None)
                 self.tasks_done += 1

@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ def find_uv() -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     try:
-        import uv  # type: ignore[import-not-found]
+        import uv
 
         return str(uv.find_uv_bin())
     except Exception:  # noqa: BLE001 - not installed, or no binary for this platform
@@ -211,7 +212,7 @@ def build_sdk_overlay(root: Path) -> tuple[Path, str]:
     final = root / f"py{version}-{digest}"
     if (final / READY).exists():
         return final, digest
-    tmp = root / f".{final.name}.{os.getpid()}.tmp"
+    tmp = root / f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for entry, target in links.items():
@@ -261,11 +262,13 @@ class EnvBuilder:
         self.uv = (uv or find_uv()) if use_uv else None
         self.agent_version = f"{sys.version_info.major}.{sys.version_info.minor}"
         self._overlay: tuple[Path, str] | None = None
+        self._overlay_lock = threading.Lock()
 
     def overlay(self) -> tuple[Path, str]:
-        if self._overlay is None:
-            self._overlay = build_sdk_overlay(self.overlay_root)
-        return self._overlay
+        with self._overlay_lock:  # tasks start side by side in services mode
+            if self._overlay is None:
+                self._overlay = build_sdk_overlay(self.overlay_root)
+            return self._overlay
 
     def choose_python(self, recorded: str | None) -> tuple[str, str]:
         """(version, interpreter) for a task recorded with ``recorded``; fails readably."""
@@ -376,9 +379,12 @@ def _summary(lines: list[str]) -> str:
                  text[len("error:"):].strip()]
         for follow in lines[i + 1:i + 4]:
             more = follow.strip().lstrip("╰─▶").strip()
+            if more.lower().startswith(("hint:", "error:", "warning:")):
+                break
             if more.lower().startswith("cause:"):
                 more = more[len("cause:"):].strip()
-            if more.startswith("Because") or follow.strip().startswith("╰─▶"):
-                parts.append(more)
+            if (more.startswith("Because") or follow.strip().startswith("╰─▶")
+                    or parts[-1].endswith(":") or follow.startswith((" ", "\t"))):
+                parts.append(more)  # the cause, or the rest of a wrapped line
         return ": ".join(p.rstrip(":") for p in parts if p)
     return ""

@@ -20,7 +20,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from arno.agent._container import ContainerSpec, build_command, find_engine, write_env_file
 from arno.agent._environment import EnvBuilder, SetupFailed, normalise_requirements
@@ -63,8 +63,10 @@ def _signal_text(code: int) -> str:
 
 
 class TaskRun:
-    def __init__(self, ctx: RunContext, task: dict[str, Any], queue: str | None) -> None:
+    def __init__(self, ctx: RunContext, task: dict[str, Any], queue: str | None,
+                 on_process_end: Callable[[TaskRun], None] | None = None) -> None:
         self.ctx = ctx
+        self.on_process_end = on_process_end
         self.task = task
         self.id = str(task["id"])
         self.queue = queue
@@ -74,7 +76,7 @@ class TaskRun:
         self.stop_reason: str | None = None
         self.stop_message = ""
         self._lock = threading.Lock()
-        self.reporter = Reporter(ctx.session, self.id, spool_dir=ctx.work_dir / "spool",
+        self.reporter = Reporter(cast(Any, ctx.session), self.id, spool_dir=ctx.work_dir / "spool",
                                  flush_interval=0.5)
         self._last_send = 0.0
         self.exit_code: int | None = None
@@ -120,6 +122,9 @@ class TaskRun:
                      *traceback.format_exc().splitlines())
             code, message = 1, f"agent {self.ctx.worker_id} failed: {exc!r}"
         self.exit_code = code
+        if self.on_process_end is not None:
+            # the slot is free for the next task while this one's end is being reported
+            self.on_process_end(self)
         self._finish(code, message)
         if not self.ctx.keep_workspaces:
             remove(self.workspace)
@@ -169,9 +174,9 @@ class TaskRun:
             return 1, reason
         with self._lock:
             self.child = child
-            reason = self.stop_reason
-        if reason is not None:  # stopped while we were starting it
-            child.stop(reason, self.ctx.grace_seconds)
+            early_stop = self.stop_reason
+        if early_stop is not None:  # stopped while we were starting it
+            child.stop(early_stop, self.ctx.grace_seconds)
         log.info("task %s: started pid %d (%.0f ms after dequeue)", self.id, child.pid,
                  (time.monotonic() - self.started) * 1000)
         exit_code = child.pump()
@@ -269,8 +274,11 @@ class TaskRun:
                 except ServerUnavailable as exc:
                     log.warning("task %s: cannot report its end yet: %s", self.id, exc)
                 except ArnoError as exc:
-                    log.warning("task %s: the server refused its end: %s", self.id, exc)
-                    break
+                    if exc.status < 500:
+                        log.warning("task %s: the server refused its end: %s", self.id, exc)
+                        break
+                    log.warning("task %s: the server failed to record its end (%s); retrying",
+                                self.id, exc)
             if self.ctx.stopping.is_set():
                 if give_up_at is None:
                     give_up_at = time.monotonic() + FINISH_PATIENCE

@@ -15,7 +15,7 @@ class _Nvml:
     def __init__(self) -> None:
         self.lib: Any = None
         try:
-            import pynvml  # type: ignore[import-not-found]
+            import pynvml
 
             pynvml.nvmlInit()
             self.lib = pynvml

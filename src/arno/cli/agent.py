@@ -49,7 +49,9 @@ def daemon(
     queue: list[str] = typer.Option(  # noqa: B008
         [], "--queue", "-q",
         help="Queue to serve (repeatable; `--queue gpu cpu` serves both, first has priority)."),
-    more_queues: list[str] = typer.Argument(None, hidden=True),  # noqa: B008
+    more_queues: list[str] = typer.Argument(  # noqa: B008
+        None, metavar="QUEUE", show_default=False,
+        help="More queues after the first --queue (so `--queue gpu cpu` serves both)."),
     gpus: str = typer.Option(None, "--gpus",
                              help="GPUs tasks may use, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES)."),
     cpu_only: bool = typer.Option(False, "--cpu-only", help="Tasks see no GPU."),

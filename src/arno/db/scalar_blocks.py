@@ -222,10 +222,15 @@ def read(s: Session, series_id: int, count: int, max_points: int | None) -> tupl
     if not max_points or count <= max_points:
         return _raw(s, series_id), False
     buckets = max(1, max_points // 3)
+    # the coarsest level that still has a block per bucket (at most 4 per bucket to merge);
+    # a series too short for that uses its finest blocks if they give a quarter of the
+    # buckets, and its points otherwise
     level = -1
     for i, shift in enumerate(SHIFTS):
-        if math.ceil(count / (1 << shift)) >= max(1, buckets // 4):
+        if math.ceil(count / (1 << shift)) >= buckets:
             level = i
+    if level < 0 and math.ceil(count / (1 << SHIFTS[0])) >= max(1, buckets // 4):
+        level = 0
     if level < 0:  # short enough to thin from the points themselves
         return downsample_points(_raw(s, series_id), max_points), True
     cur = s.connection().exec_driver_sql(

@@ -731,7 +731,7 @@ class Task:
         install_argparse_hook()  # back to the hook that works without a task
         if self._reporter is not None:
             self._reporter.close()
-        if self._attached and self.status == TaskStatus.in_progress:
+        if self._attached and self.status == TaskStatus.in_progress and not self._under_agent():
             try:
                 self._set_status(TaskStatus.completed)
             except ArnoError:
@@ -746,6 +746,12 @@ class Task:
             path = self._session.package()
             print(f"arno: offline task recorded in {path}; upload it with "
                   f"`arno task import {path}`", file=sys.__stderr__)
+
+    def _under_agent(self) -> bool:
+        """An agent runs us: it sends our last console lines, then ends the task by our exit
+        code, so the task is not marked completed from here."""
+        return (os.environ.get("ARNO_AGENT_CONSOLE") == "1"
+                and os.environ.get("ARNO_TASK_ID") == self.id)
 
     def _exit(self, code: str | int | None = None) -> NoReturn:
         self._exit_code = code

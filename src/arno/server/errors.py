@@ -7,9 +7,9 @@ import logging
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from sqlalchemy.exc import DataError
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arno.core.errors import ArnoError, Unauthorized
@@ -95,11 +95,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(DataError)
-    async def _data_error(_request: Request, exc: DataError) -> JSONResponse:
+    async def _data_error(request: Request, exc: DataError) -> Response:
         # e.g. a NUL character PostgreSQL cannot store: the transaction was rolled back
         log.info("refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
-        return error_response(422, "invalid_input",
-                              "the database refused a value (e.g. a NUL character in text)")
+        message = "the database refused a value (e.g. a NUL character in text)"
+        if is_page(request):
+            return _page_error(request, 422, message)
+        return error_response(422, "invalid_input", message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -12,11 +12,12 @@ import re
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from arno.core.errors import Immutable, InvalidInput
+from arno.core.errors import Immutable, InvalidInput, NotFound
+from arno.core.ids import is_id, utcnow
 from arno.core.schemas import (
     BatchResult,
     ConsoleLineOut,
@@ -66,6 +67,19 @@ def _upsert(s: Session, table: Any, rows: list[dict[str, Any]], keys: list[str])
         s.execute(stmt_s.on_conflict_do_update(index_elements=keys, set_=update), rows)
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         s.execute(insert(table), rows)
+
+
+def _claim_batch(s: Session, batch_id: str, task_id: str) -> bool:
+    """Record a batch id in the transaction that stores the batch; False when it is recorded
+    already (a retried batch). Plain statements, no ORM object to flush."""
+    seen = s.execute(
+        select(IngestBatchRow.batch_id).where(IngestBatchRow.batch_id == batch_id)
+    ).first()
+    if seen is not None:
+        return False
+    s.execute(insert(IngestBatchRow.__table__).values(
+        batch_id=batch_id, task_id=task_id, received_at=utcnow()))
+    return True
 
 
 _POINTS_UPSERT = (
@@ -144,14 +158,19 @@ class EventService:
                 )
         points = sum(len(x.iterations) for x in batch.scalars)
         with self.db.write() as s:
-            task = get_task_row(s, task_id)
+            # the three columns needed, not the whole task (its script can be large JSON)
+            task = s.execute(
+                select(TaskRow.owner_id, TaskRow.status, TaskRow.last_iteration)
+                .where(TaskRow.id == task_id)
+            ).first() if is_id(task_id) else None
+            if task is None:
+                raise NotFound(f"no task {task_id!r}")
             if who is not None:
                 who.require_owner(task.owner_id)
             if task.status == TaskStatus.published:
                 raise Immutable("task is published; clone it to report more")
-            if s.get(IngestBatchRow, batch.batch_id) is not None:
+            if not _claim_batch(s, batch.batch_id, task_id):
                 return BatchResult(batch_id=batch.batch_id, duplicate=True, points=points)
-            s.add(IngestBatchRow(batch_id=batch.batch_id, task_id=task_id))
             last_iter = self._ingest_scalars(s, task_id, batch)
             if batch.single_values:
                 _upsert(
@@ -192,7 +211,8 @@ class EventService:
             if candidates:
                 top = max(candidates)
                 if task.last_iteration is None or top > task.last_iteration:
-                    task.last_iteration = top
+                    s.execute(update(TaskRow.__table__).where(TaskRow.id == task_id)
+                              .values(last_iteration=top))
         return BatchResult(batch_id=batch.batch_id, duplicate=False, points=points)
 
     def _clip(self, text: str) -> str:

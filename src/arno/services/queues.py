@@ -242,8 +242,9 @@ class QueueService:
     def done(self, worker_id: str, task_id: str, exit_code: int, message: str) -> TaskStatus:
         """The agent's word on how the process ended; the task's own report wins if final."""
         with self.db.write() as s:
+            # the worker's row first, as a heartbeat locks it (then its tasks): no deadlock
+            worker = s.get(WorkerRow, worker_id, with_for_update=True)
             task = get_task_row(s, task_id)
-            worker = s.get(WorkerRow, worker_id)
             if worker is not None:
                 worker.task_ids = [t for t in (worker.task_ids or []) if t != task_id]
             if task.worker_id != worker_id:
@@ -343,7 +344,9 @@ class QueueService:
             if s.get_bind().dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             for task in s.scalars(q).all():
-                lost_by = s.get(WorkerRow, task.worker_id) if task.worker_id else None
+                # a live worker's next heartbeat drops the task itself: skip it if busy
+                lost_by = (s.get(WorkerRow, task.worker_id, with_for_update={"skip_locked": True})
+                           if task.worker_id else None)
                 if lost_by is not None:  # it no longer runs there
                     lost_by.task_ids = [t for t in (lost_by.task_ids or []) if t != task.id]
                 if (task.attempt or 0) <= (task.max_retries or 0) and task.queue_id:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run every benchmark in this directory, one after the other; extra arguments (--quick,
+# --no-peer) go to each. Use Arno's interpreter: `. .venv/bin/activate && bench/run_all.sh`
+# (or set PYTHON).
+set -uo pipefail
+cd "$(dirname "$0")"
+PYTHON="${PYTHON:-python}"
+first=(bench_ingest.py bench_report_call.py bench_history.py bench_tasks.py bench_idle.py
+       bench_durability.py)
+scripts=("${first[@]}")
+for script in bench_*.py; do
+    [[ " ${first[*]} " == *" $script "* ]] || scripts+=("$script")
+done
+status=0
+for script in "${scripts[@]}"; do
+    echo "== ${script%.py}"
+    "$PYTHON" "$script" "$@" || { echo "!! $script failed"; status=1; }
+done
+exit $status
