@@ -12,7 +12,6 @@ import tomllib
 from pathlib import Path
 
 import httpx
-
 from tests.conftest import free_port
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -37,7 +36,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) 
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if proc.poll() is not None:
-            raise AssertionError(f"arno up exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+            output = proc.stdout.read().decode() if proc.stdout else ""
+            raise AssertionError(f"arno up exited: {output}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return time.monotonic() - start

@@ -56,6 +56,17 @@ class AgentProc:
             self.proc.wait(timeout=30)
 
 
+_STARTED: list[AgentProc] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_outlives_its_test() -> Iterator[None]:
+    """A failing test must not leave agents behind, polling servers that are gone."""
+    yield
+    while _STARTED:
+        _STARTED.pop().kill()
+
+
 def agent_env(live: LiveServer, home: Path, key: str | None = None,
               secret: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARNO_")}
@@ -77,6 +88,7 @@ def start_agent(live: LiveServer, home: Path, *args: str, name: str | None = Non
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
     agent = AgentProc(proc, log, name)
+    _STARTED.append(agent)
     if wait:
         deadline = time.monotonic() + 60
         with live.client() as client:

@@ -56,7 +56,10 @@ class Artifact:
         return f"Artifact(name={self.name!r}, type={self.type!r}, size={self.size})"
 
     def get_local_copy(
-        self, extract_archive: bool = True, raise_on_error: bool = True, force_download: bool = False
+        self,
+        extract_archive: bool = True,
+        raise_on_error: bool = True,
+        force_download: bool = False,
     ) -> str | None:
         """Path of a local copy (a folder artifact is extracted unless ``extract_archive`` is
         False). Repeated calls reuse the cached copy."""

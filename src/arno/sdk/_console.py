@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from arno.core.lines import LineBuffer
+
 __all__ = ["ConsoleCapture", "ConsoleLine", "STREAM_NAMES"]
 
 #: ``(stream_name, text, unix_time)``; ``stream_name`` is ``"stdout"`` or ``"stderr"``.
@@ -49,87 +51,36 @@ class _LineAssembler:
     Not thread-safe on its own: ``ConsoleCapture`` calls it under its lock.
     """
 
-    __slots__ = ("name", "max_line", "_parts", "_length", "_dropped", "_cr", "_decoder")
+    __slots__ = ("name", "_line", "_decoder")
 
     def __init__(self, name: str, max_line: int) -> None:
         self.name = name
-        self.max_line = max_line
-        self._parts: list[str] = []
-        self._length = 0
-        self._dropped = 0
-        # The kept text ended with "\r": if more text (not "\n") follows, the line restarts.
-        self._cr = False
+        self._line = LineBuffer(max_line)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def feed_text(self, chunk: str, now: float) -> list[ConsoleLine]:
         lines: list[ConsoleLine] = []
         if self._decoder.getstate()[0]:
             # Bytes of an unfinished UTF-8 sequence followed by text: they will never complete.
-            self._feed(self._decoder.decode(b"", final=True), now, lines)
+            lines += self._lines(self._decoder.decode(b"", final=True), now)
             self._decoder.reset()
-        self._feed(chunk, now, lines)
-        return lines
+        return lines + self._lines(chunk, now)
 
     def feed_bytes(self, data: bytes, now: float) -> list[ConsoleLine]:
-        lines: list[ConsoleLine] = []
-        self._feed(self._decoder.decode(data), now, lines)
-        return lines
+        return self._lines(self._decoder.decode(data), now)
 
     def take_partial(self, now: float) -> ConsoleLine | None:
         """Return the unfinished line, if any, and forget it."""
         # An unfinished UTF-8 sequence decodes to U+FFFD (never to a "\n").
-        self._append(self._decoder.decode(b"", final=True))
+        self._line.append(self._decoder.decode(b"", final=True))
         self._decoder.reset()
-        if not self._parts and not self._dropped:
-            self._cr = False
+        if not self._line.pending:
+            self._line.reset()
             return None
-        return (self.name, self._take(), now)
+        return (self.name, _clean(self._line.take()), now)
 
-    def _feed(self, chunk: str, now: float, out: list[ConsoleLine]) -> None:
-        start = 0
-        while True:
-            newline = chunk.find("\n", start)
-            if newline < 0:
-                self._append(chunk[start:])
-                return
-            self._append(chunk[start:newline])
-            out.append((self.name, self._take(), now))
-            start = newline + 1
-
-    def _append(self, segment: str) -> None:
-        if not segment:
-            return
-        if self._cr:
-            self._reset()
-        cut = segment.rfind("\r", 0, len(segment) - 1)
-        if cut >= 0:
-            self._reset()
-            segment = segment[cut + 1 :]
-        if segment.endswith("\r"):
-            segment = segment[:-1]
-            self._cr = True
-        room = self.max_line - self._length
-        if len(segment) > room:
-            if room > 0:
-                self._parts.append(segment[:room])
-                self._length += room
-            self._dropped += len(segment) - max(room, 0)
-        elif segment:
-            self._parts.append(segment)
-            self._length += len(segment)
-
-    def _take(self) -> str:
-        text = "".join(self._parts)
-        if self._dropped:
-            text += f" ... [truncated {self._dropped} characters]"
-        self._reset()
-        return _clean(text)
-
-    def _reset(self) -> None:
-        self._parts = []
-        self._length = 0
-        self._dropped = 0
-        self._cr = False
+    def _lines(self, text: str, now: float) -> list[ConsoleLine]:
+        return [(self.name, _clean(line), now) for line in self._line.split(text)]
 
 
 class _TeeBinary:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from arno.core.errors import Immutable, InvalidInput, NotFound
 from arno.core.ids import is_id, utcnow
+from arno.core.lines import TRUNCATION_MARKER
 from arno.core.schemas import (
     BatchResult,
     ConsoleLineOut,
@@ -44,7 +45,6 @@ from arno.db.models import (
 from arno.services.principal import Principal
 from arno.services.tasks import get_task_row
 
-TRUNCATION_MARKER = " ... [truncated {n} characters]"
 _MARKER_AT_END = re.compile(r" \.\.\. \[truncated (\d+) characters\]\Z")
 
 

@@ -143,7 +143,8 @@ class QueueService:
             queue = find_queue(s, queue_ref)
             status = TaskStatus(task.status)
             if status == TaskStatus.queued:
-                raise Conflict(f"task is already queued in {task.queue_id and s.get(QueueRow, task.queue_id).name!r}")  # type: ignore[union-attr]
+                current = s.get(QueueRow, task.queue_id) if task.queue_id else None
+                raise Conflict(f"task is already queued in {current.name if current else '?'!r}")
             if status != TaskStatus.created:
                 raise Conflict(f"task is {status}; reset or clone it to run it again")
             task.status = TaskStatus.queued.value
