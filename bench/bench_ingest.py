@@ -90,7 +90,8 @@ def main() -> None:
                              {"series": series, "iterations": iterations}, cwd=tmp)
             server_cpu = c.cpu_seconds(srv.proc.pid) - cpu0
         if not r["flushed"] or r["stored"] != total:
-            raise SystemExit(f"ours stored {r['stored']} of {total} points (flushed={r['flushed']})")
+            raise SystemExit(f"ours stored {r['stored']} of {total} points "
+                             f"(flushed={r['flushed']})")
         ours = total / r["seconds"]
         peer = None
         note = ""

@@ -10,9 +10,9 @@ import json
 import math
 import re
 from itertools import repeat
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -77,7 +77,7 @@ def _claim_batch(s: Session, batch_id: str, task_id: str) -> bool:
     ).first()
     if seen is not None:
         return False
-    s.execute(insert(IngestBatchRow.__table__).values(
+    s.execute(insert(cast(Table, IngestBatchRow.__table__)).values(
         batch_id=batch_id, task_id=task_id, received_at=utcnow()))
     return True
 
@@ -116,11 +116,6 @@ def _insert_points(s: Session, rows: list[tuple[int, int, float | None, float]],
         )
     finally:
         cur.close()
-
-
-def _increasing(points: dict[int, Any]) -> bool:
-    its = list(points)
-    return all(a < b for a, b in zip(its, its[1:], strict=False))
 
 
 def _nanmin(a: float | None, b: float | None) -> float | None:
@@ -211,8 +206,8 @@ class EventService:
             if candidates:
                 top = max(candidates)
                 if task.last_iteration is None or top > task.last_iteration:
-                    s.execute(update(TaskRow.__table__).where(TaskRow.id == task_id)
-                              .values(last_iteration=top))
+                    s.execute(update(cast(Table, TaskRow.__table__))
+                              .where(TaskRow.id == task_id).values(last_iteration=top))
         return BatchResult(batch_id=batch.batch_id, duplicate=False, points=points)
 
     def _clip(self, text: str) -> str:
@@ -361,7 +356,7 @@ class EventService:
                             f"SELECT {cols} FROM scalars WHERE series_id = {int(series.id)} "
                             "ORDER BY iteration"
                         )
-                        rows = cur.fetchall()
+                        rows = list(cur.fetchall())
                     finally:
                         cur.close()
                     total = len(rows)
@@ -369,7 +364,7 @@ class EventService:
                     if max_points and total > max_points:
                         rows = _downsample(rows, max_points)
                         sampled = True
-                ys = [r[1] for r in rows]
+                ys: list[Any] = [r[1] for r in rows]
                 try:  # one pass in C: a NaN or an infinity makes the sum non-finite
                     clean = math.isfinite(sum(ys))
                 except TypeError:  # a NULL (NaN) among them
