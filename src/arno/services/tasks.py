@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from arno.core.errors import Conflict, Immutable, NotFound
@@ -87,6 +87,27 @@ def _set_tags(s: Session, row: TaskRow, tags: list[str]) -> None:
     s.add_all(TaskTagRow(task_id=row.id, tag=t) for t in tags)
 
 
+def _insert_inputs(s: Session, row: TaskRow, req: TaskCreate) -> None:
+    """Tags, parameters and configuration of a new task: plain inserts, one per table."""
+    row.tags = list(req.tags)
+    if req.tags:
+        s.execute(insert(TaskTagRow), [{"task_id": row.id, "tag": t} for t in req.tags])
+    params = {(p.section, p.name): p for p in req.hyperparams}  # the last of a key wins
+    if params:
+        s.execute(insert(HyperParamRow), [
+            {"task_id": row.id, "section": p.section, "name": p.name, "value": p.value,
+             "type": p.type, "description": p.description}
+            for p in params.values()
+        ])
+    configs = {c.name: c for c in req.configurations}
+    if configs:
+        s.execute(insert(ConfigurationRow), [
+            {"task_id": row.id, "name": c.name, "type": c.type, "value": c.value,
+             "description": c.description}
+            for c in configs.values()
+        ])
+
+
 def _write_params(s: Session, task_id: str, params: Iterable[HyperParam]) -> None:
     for p in params:
         s.merge(
@@ -139,9 +160,7 @@ class TaskService:
             )
             s.add(row)
             s.flush()
-            _set_tags(s, row, req.tags)
-            _write_params(s, row.id, req.hyperparams)
-            _write_configs(s, row.id, req.configurations)
+            _insert_inputs(s, row, req)
             return task_out(row, project.name, who.username)
 
     def get(self, task_id: str) -> TaskOut:
