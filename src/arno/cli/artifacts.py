@@ -19,28 +19,12 @@ from rich.progress import (
 from arno.cli._output import err_console, handle_errors, render, say, when
 from arno.cli._session import api
 from arno.core.errors import Conflict, InvalidInput
+from arno.core.files import human_size, safe_file_name
 
 artifact_app = typer.Typer(name="artifact", help="Task artifacts.", no_args_is_help=True)
 COLUMNS = ["name", "type", "mode", "file name", "size", "hash", "created"]
 PROGRESS_FROM = 8 << 20
 """Show a progress bar for downloads from this size on."""
-
-
-def human_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return str(size)
-
-
-def _safe_name(name: str) -> str:
-    """A stored file name reduced to one path component (it comes from another user)."""
-    base = Path(name.replace("\\", "/")).name
-    return base if base not in ("", ".", "..") else "artifact"
 
 
 def _row(art: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +62,7 @@ def get(
             raise InvalidInput(f"artifact {name!r} has no stored file{where}")
         target = Path(dest).expanduser()
         if target.is_dir() or dest.endswith(("/", "\\")):
-            target = target / _safe_name(art.get("file_name") or name)
+            target = target / safe_file_name(art.get("file_name") or name)
         if target.is_dir():
             raise Conflict(f"{target} is a directory")
         if target.exists() and not force:

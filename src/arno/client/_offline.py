@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from arno.core.errors import InvalidInput, NotFound
 from arno.core.ids import new_id
 
@@ -229,10 +227,7 @@ def import_offline_task(session: Any, source: Path, workdir: Path) -> str:
             if new_task is None:
                 raise InvalidInput(f"{source}: calls before the task was created")
             path = path.replace(old_id, new_task)
-            try:
-                session.request(method, path, json_body=body, retry=True)
-            except httpx.HTTPError:
-                raise
+            session.request(method, path, json_body=body, retry=True)
     if new_task is None:
         raise InvalidInput(f"{source}: no task recorded")
     return new_task

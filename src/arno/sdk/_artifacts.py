@@ -9,16 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from arno.core.errors import InvalidInput
+from arno.core.files import safe_file_name
 from arno.sdk import _codecs
 from arno.sdk._context import home
-
-
-def safe_file_name(name: str) -> str:
-    """A stored name reduced to one harmless path component (names come from other users)."""
-    base = Path(name.replace("\\", "/")).name
-    if base in ("", ".", ".."):
-        return "artifact"
-    return base
 
 
 def cache_path(hash_: str) -> Path:

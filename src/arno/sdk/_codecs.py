@@ -41,6 +41,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Final
 
 from arno.core.errors import Forbidden, InvalidInput
+from arno.core.files import human_size
 
 __all__ = [
     "ARTIFACT_TYPES",
@@ -241,7 +242,7 @@ def _encode_file(src: Path, out_dir: Path) -> EncodedArtifact:
     shutil.copyfile(src, dest)
     size = dest.stat().st_size
     meta: dict[str, Any] = {"size": size, "source": str(src)}
-    preview = _clip(f"file {src.name} ({_human_size(size)})")
+    preview = _clip(f"file {src.name} ({human_size(size)})")
     return EncodedArtifact(dest, "file", _guess_type(src.name), src.name, preview, meta)
 
 
@@ -271,7 +272,7 @@ def _encode_folder(src: Path, stem: str, out_dir: Path) -> EncodedArtifact:
     if len(files) > _LISTED_FILES:
         meta["files_truncated"] = True
     listing = "\n".join(files[:20]) + ("\n..." if len(files) > 20 else "")
-    preview = _clip(f"folder {src.name}: {count} files, {_human_size(total)}\n{listing}")
+    preview = _clip(f"folder {src.name}: {count} files, {human_size(total)}\n{listing}")
     return EncodedArtifact(path, "folder", "application/zip", path.name, preview, meta)
 
 
@@ -493,17 +494,6 @@ def _clip(text: str, limit: int = PREVIEW_LIMIT) -> str:
     if len(data) <= limit:
         return text
     return data[: limit - 4].decode("utf-8", errors="ignore") + "\n..."
-
-
-def _human_size(size: int) -> str:
-    value = float(size)
-    unit = "B"
-    for bigger in ("KB", "MB", "GB", "TB"):
-        if value < 1024:
-            break
-        value /= 1024
-        unit = bigger
-    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def _type_name(obj: Any) -> str:

@@ -3,7 +3,6 @@ network."""
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,7 +67,10 @@ class Logger:
         self._reporter.console([("stdout", str(msg), time.time())])
 
     # ---- plots -----------------------------------------------------------------------------
-    def _plot(self, title: str, series: str, iteration: int | None, figure: dict[str, Any]) -> None:
+    def _plot(self, title: str, series: str, iteration: int | None, figure: dict[str, Any],
+              extra_layout: dict[str, Any] | None = None) -> None:
+        if extra_layout:
+            figure["layout"].update(extra_layout)
         self._reporter.plot(_name(title, "title"), _name(series, "series"), int(iteration or 0),
                             figure)
 
@@ -90,9 +92,7 @@ class Logger:
         if source is None:
             raise InvalidInput("report_table needs table_plot (DataFrame or rows) or csv")
         fig = _plots.table_plot(source, title, series)
-        if extra_layout:
-            fig["layout"].update(extra_layout)
-        self._plot(title, series, iteration, fig)
+        self._plot(title, series, iteration, fig, extra_layout)
 
     def report_histogram(
         self,
@@ -109,9 +109,7 @@ class Logger:
     ) -> None:
         fig = _plots.histogram_plot(title, series, values, xaxis=xaxis, yaxis=yaxis,
                                     labels=labels, xlabels=xlabels, mode=mode or "group")
-        if extra_layout:
-            fig["layout"].update(extra_layout)
-        self._plot(title, series, iteration, fig)
+        self._plot(title, series, iteration, fig, extra_layout)
 
     report_vector = report_histogram
 
@@ -131,9 +129,7 @@ class Logger:
         fig = _plots.confusion_matrix_plot(title, series, matrix, xaxis=xaxis, yaxis=yaxis,
                                            xlabels=xlabels, ylabels=ylabels,
                                            yaxis_reversed=yaxis_reversed)
-        if extra_layout:
-            fig["layout"].update(extra_layout)
-        self._plot(title, series, iteration, fig)
+        self._plot(title, series, iteration, fig, extra_layout)
 
     report_matrix = report_confusion_matrix
 
@@ -151,9 +147,7 @@ class Logger:
     ) -> None:
         fig = _plots.scatter2d_plot(title, series, scatter, xaxis=xaxis, yaxis=yaxis,
                                     labels=labels, mode=mode)
-        if extra_layout:
-            fig["layout"].update(extra_layout)
-        self._plot(title, series, iteration, fig)
+        self._plot(title, series, iteration, fig, extra_layout)
 
     def report_line_plot(
         self,
@@ -169,9 +163,7 @@ class Logger:
     ) -> None:
         fig = _plots.line_plot(title, series, xaxis=xaxis, yaxis=yaxis, mode=mode,
                                reverse_xaxis=reverse_xaxis)
-        if extra_layout:
-            fig["layout"].update(extra_layout)
-        self._plot(title, "plot", iteration, fig)
+        self._plot(title, "plot", iteration, fig, extra_layout)
 
     def report_surface(
         self,
@@ -281,6 +273,3 @@ class Logger:
     def tensorboard_auto_group_scalars(group_scalars: bool = False) -> None:
         """Accepted for compatibility."""
 
-
-def is_finite(value: float) -> bool:
-    return math.isfinite(value)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from arno.core.errors import InvalidInput, NotFound
 from arno.core.ids import as_utc, utcnow
@@ -96,7 +96,3 @@ class ArtifactService:
             if row is None:
                 raise NotFound(f"task {task_id} has no artifact {name!r}")
             s.delete(row)
-
-    def is_referenced(self, hash_: str) -> bool:
-        with self.db.read() as s:
-            return (s.scalar(select(func.count()).where(ArtifactRow.hash == hash_)) or 0) > 0

@@ -429,12 +429,6 @@ class EventService:
                 for r in s.scalars(q.order_by(DebugSampleRow.iteration, DebugSampleRow.id))
             ]
 
-    def debug_sample_hashes(self, hash_: str) -> bool:
-        with self.db.read() as s:
-            return (
-                s.scalar(select(func.count()).where(DebugSampleRow.hash == hash_)) or 0
-            ) > 0
-
     def console(
         self, task_id: str, *, after: int = 0, limit: int = 1000, tail: bool = False,
         search: str | None = None,

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from arno import __version__
+from arno.core.files import human_size
 from arno.core.ids import as_utc
 
 HERE = Path(__file__).parent
@@ -94,17 +95,6 @@ def fmt_num(value: Any) -> str:
     return str(value)
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)
-
-
 def _tojson(value: Any) -> Markup:
     """JSON safe to put inside a <script> element."""
     text = json.dumps(value, default=str, separators=(",", ":"))
@@ -128,7 +118,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.filters.update(
-    ago=_ago, dt=_dt, duration=_duration, num=fmt_num, size=_size, tojson=_tojson, qs=_qs,
+    ago=_ago, dt=_dt, duration=_duration, num=fmt_num, size=human_size, tojson=_tojson, qs=_qs,
     jsonattr=_jsonattr,
     seconds=seconds_text,
 )
