@@ -1,0 +1,180 @@
+"""The pack format: many dataset pieces (whole small files, or chunks of large ones) in one
+stored object, each readable on its own.
+
+A pack is::
+
+    member_0 member_1 ... member_n-1  index  footer
+
+- a *member* is one piece, framed: one codec byte (``0`` stored as is, ``1`` zstandard) then the
+  payload. A piece is named by the BLAKE3 hash of its *decoded* bytes, so the same content has
+  the same name whether or not it was compressed;
+- the *index* is zstandard-compressed JSON: ``[[piece_hash, offset, length, size], ...]`` where
+  ``offset``/``length`` locate the framed member in the pack and ``size`` is the decoded size;
+- the *footer* is 16 bytes: the index length (8 bytes, little-endian) and ``MAGIC``.
+
+The pack itself is named by the BLAKE3 hash of all its bytes (it lives in the blob store like any
+blob). Both the SDK, which builds packs, and the server, which checks every member before it
+accepts a pack, use this module.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import zstandard
+from blake3 import blake3
+
+from arno.core.errors import IntegrityError, InvalidInput
+
+MAGIC = b"ARNOPAK1"
+FOOTER = struct.Struct("<Q8s")
+RAW, ZSTD = 0, 1
+ZSTD_LEVEL = 3
+SAMPLE = 64 * 1024
+"""Bytes test-compressed before a large piece is compressed whole."""
+WORTH = 0.9
+"""Compression is kept only when it saves at least 10%."""
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Where one piece sits in a pack."""
+
+    hash: str
+    offset: int
+    length: int
+    size: int
+
+
+def encode_piece(data: bytes | memoryview, *, compress: bool = True) -> bytes:
+    """Frame ``data`` as a member, compressed with zstandard only when that pays.
+
+    Large pieces are judged on a sample first, so incompressible data (media, archives) costs
+    almost nothing to skip.
+    """
+    view = memoryview(data)
+    if compress and len(view) >= 64:
+        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        if len(view) > 4 * SAMPLE:
+            sample = view[: SAMPLE]
+            if len(cctx.compress(sample)) > WORTH * len(sample):
+                return bytes([RAW]) + view.tobytes()
+        packed = cctx.compress(view)
+        if len(packed) <= WORTH * len(view):
+            return bytes([ZSTD]) + packed
+    return bytes([RAW]) + view.tobytes()
+
+
+def decode_member(framed: bytes | memoryview, expected_hash: str, size: int) -> bytes:
+    """The piece's bytes from its framed member, checked against its hash and size.
+
+    Raises IntegrityError when the member is damaged or is not the piece it claims to be.
+    """
+    view = memoryview(framed)
+    if not view:
+        raise IntegrityError(f"piece {expected_hash} is empty in storage")
+    codec = view[0]
+    try:
+        if codec == RAW:
+            data = view[1:].tobytes()
+        elif codec == ZSTD:
+            data = zstandard.ZstdDecompressor().decompress(view[1:], max_output_size=size)
+        else:
+            raise IntegrityError(f"piece {expected_hash} has an unknown codec {codec}")
+    except zstandard.ZstdError as exc:
+        raise IntegrityError(f"piece {expected_hash} cannot be decompressed: {exc}") from None
+    if len(data) != size or blake3(data).hexdigest() != expected_hash:
+        raise IntegrityError(f"piece {expected_hash} does not match its hash")
+    return data
+
+
+class PackWriter:
+    """Builds one pack in memory: ``add`` pieces, then ``finish`` for its bytes and hash."""
+
+    def __init__(self) -> None:
+        self._buf = io.BytesIO()
+        self._members: list[Member] = []
+        self._seen: set[str] = set()
+
+    @property
+    def size(self) -> int:
+        return self._buf.tell()
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, piece_hash: object) -> bool:
+        return piece_hash in self._seen
+
+    def add(self, piece_hash: str, data: bytes | memoryview, *, compress: bool = True) -> None:
+        """Append a piece (``piece_hash`` must be the BLAKE3 hash of ``data``)."""
+        if piece_hash in self._seen:
+            return
+        framed = encode_piece(data, compress=compress)
+        self.add_framed(piece_hash, framed, len(data))
+
+    def add_framed(self, piece_hash: str, framed: bytes, size: int) -> None:
+        """Append a member already framed by :func:`encode_piece`."""
+        if piece_hash in self._seen:
+            return
+        offset = self._buf.tell()
+        self._buf.write(framed)
+        self._members.append(Member(piece_hash, offset, len(framed), size))
+        self._seen.add(piece_hash)
+
+    def finish(self) -> tuple[str, bytes, list[Member]]:
+        """``(pack_hash, pack_bytes, members)``; the writer is spent afterwards."""
+        rows = [[m.hash, m.offset, m.length, m.size] for m in self._members]
+        index = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(
+            json.dumps(rows, separators=(",", ":")).encode()
+        )
+        self._buf.write(index)
+        self._buf.write(FOOTER.pack(len(index), MAGIC))
+        data = self._buf.getvalue()
+        self._buf = io.BytesIO()
+        return blake3(data, max_threads=blake3.AUTO).hexdigest(), data, list(self._members)
+
+
+def read_index(stream: BinaryIO, total_size: int) -> list[Member]:
+    """The members of the pack in ``stream`` (seekable), validated against its size.
+
+    Raises InvalidInput when the bytes are not a well-formed pack.
+    """
+    if total_size < FOOTER.size:
+        raise InvalidInput("not a pack: too short")
+    stream.seek(total_size - FOOTER.size)
+    index_len, magic = FOOTER.unpack(stream.read(FOOTER.size))
+    index_start = total_size - FOOTER.size - index_len
+    if magic != MAGIC or index_len > MAX_INDEX_BYTES or index_start < 0:
+        raise InvalidInput("not a pack: bad footer")
+    stream.seek(index_start)
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(
+            stream.read(index_len), max_output_size=16 * MAX_INDEX_BYTES
+        )
+        rows = json.loads(raw)
+        members = [Member(str(h), int(o), int(n), int(s)) for h, o, n, s in rows]
+    except (zstandard.ZstdError, ValueError, TypeError) as exc:
+        raise InvalidInput(f"not a pack: unreadable index ({exc})") from None
+    end = 0
+    for m in members:
+        if m.offset != end or m.length < 1 or m.size < 0 or len(m.hash) != 64:
+            raise InvalidInput("not a pack: members overlap or leave gaps")
+        end = m.offset + m.length
+    if end != index_start:
+        raise InvalidInput("not a pack: index does not cover the members")
+    return members
+
+
+def iter_verified(stream: BinaryIO, members: list[Member]) -> Iterator[tuple[Member, bytes]]:
+    """Each member's decoded bytes, in order, checked against its hash (IntegrityError)."""
+    stream.seek(0)
+    for m in members:
+        framed = stream.read(m.length)
+        yield m, decode_member(framed, m.hash, m.size)
