@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     """A worker silent this long is forgotten."""
     reaper_interval: float = 5.0
     """How often expired leases are looked for."""
+    dataset_gc_grace_seconds: float = 3600.0
+    """A dataset pack no version refers to is deleted only once it is this old, so a pack
+    uploaded moments ago, not yet named by a manifest, survives garbage collection."""
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

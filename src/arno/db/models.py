@@ -319,12 +319,106 @@ class ServerStateRow(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class DatasetRow(Base):
+    """A dataset: a name in a project whose versions are tasks (see DatasetVersionRow)."""
+
+    __tablename__ = "datasets"
+    id: Mapped[str] = _id_column()
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_datasets_project_name"),)
+
+
+class DatasetVersionRow(Base):
+    """One version of a dataset, keyed by its task; its manifest is a blob (complete, with
+    the files it inherits), its stats are counted against its merged parents."""
+
+    __tablename__ = "dataset_versions"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(8), default="draft")
+    manifest_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    file_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    added_files: Mapped[int] = mapped_column(BigInteger, default=0)
+    modified_files: Mapped[int] = mapped_column(BigInteger, default=0)
+    removed_files: Mapped[int] = mapped_column(BigInteger, default=0)
+    added_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    modified_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    removed_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    new_stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
+    )
+
+
+class DatasetParentRow(Base):
+    __tablename__ = "dataset_parents"
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.task_id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.task_id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DatasetPackRow(Base):
+    """A pack of pieces, stored as a blob under its hash."""
+
+    __tablename__ = "dataset_packs"
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    piece_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+
+
+class DatasetPieceRow(Base):
+    """Where a piece lives: its first pack (a piece is stored once across all datasets)."""
+
+    __tablename__ = "dataset_pieces"
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    """Decoded size."""
+    pack_hash: Mapped[str] = mapped_column(
+        ForeignKey("dataset_packs.hash", ondelete="CASCADE"), index=True
+    )
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class DatasetPackRefRow(Base):
+    """A pack a version's manifest needs; a pack nothing refers to is garbage (after a grace)."""
+
+    __tablename__ = "dataset_pack_refs"
+    version_id: Mapped[str] = mapped_column(
+        ForeignKey("dataset_versions.task_id", ondelete="CASCADE"), primary_key=True
+    )
+    pack_hash: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
 __all__ = [
     "ApiKeyRow",
     "ArtifactRow",
     "Base",
     "ConfigurationRow",
     "ConsoleRow",
+    "DatasetPackRefRow",
+    "DatasetPackRow",
+    "DatasetParentRow",
+    "DatasetPieceRow",
+    "DatasetRow",
+    "DatasetVersionRow",
     "DebugSampleRow",
     "HyperParamRow",
     "IngestBatchRow",

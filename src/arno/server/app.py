@@ -17,7 +17,17 @@ from arno.core.settings import Settings
 from arno.server.deps import current_principal
 from arno.server.errors import install_error_handlers
 from arno.server.middleware import AllowedNetworks, BodyLimit
-from arno.server.routers import artifacts, events, health, projects, queues, tasks, ui, users
+from arno.server.routers import (
+    artifacts,
+    datasets,
+    events,
+    health,
+    projects,
+    queues,
+    tasks,
+    ui,
+    users,
+)
 from arno.server.ui.assets import mount_static
 from arno.services.container import Services
 
@@ -62,7 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
-    for module in (users, projects, tasks, events, artifacts, queues):
+    for module in (users, projects, tasks, events, artifacts, queues, datasets):
         api.include_router(module.router)
 
     @api.get("/openapi.json", include_in_schema=False)

@@ -53,9 +53,12 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"request body over {limit} bytes")
 
 
+_UPLOADS = ("/api/v1/blobs", "/api/v1/datasets/packs/")
+
+
 class BodyLimit:
     """413 for bodies over the limit: by Content-Length up front, or while streaming.
-    Blob uploads get their own (larger) limit."""
+    Blob and dataset pack uploads get their own (larger) limit."""
 
     def __init__(self, app: ASGIApp, *, max_body: int, max_upload: int) -> None:
         self.app = app
@@ -67,7 +70,7 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        limit = self.max_upload if path.startswith("/api/v1/blobs") else self.max_body
+        limit = self.max_upload if path.startswith(_UPLOADS) else self.max_body
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

@@ -12,6 +12,8 @@ from arno.db.migrate import upgrade
 from arno.services.artifacts import ArtifactService
 from arno.services.auth import AuthService
 from arno.services.compare import CompareService
+from arno.services.dataset_packs import DatasetPackService
+from arno.services.datasets import DatasetService
 from arno.services.events import EventService
 from arno.services.overview import OverviewService
 from arno.services.projects import ProjectService
@@ -47,6 +49,9 @@ class Services:
         self.queues = QueueService(self.db, lease_seconds=settings.lease_seconds,
                                    worker_timeout=settings.worker_timeout)
         self.overview = OverviewService(self.db)
+        self.dataset_packs = DatasetPackService(
+            self.db, self.store, grace_seconds=settings.dataset_gc_grace_seconds)
+        self.datasets = DatasetService(self.db, self.store, self.dataset_packs)
         self.compare = CompareService(self.tasks)
         self.actions = TaskActions(self.tasks, self.events, self.queues)
         if migrate:
