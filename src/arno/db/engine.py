@@ -8,12 +8,14 @@ writer (WAL). On PostgreSQL both go through one pool.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -47,6 +49,35 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
+IDLE_PING_SECONDS = 10.0
+"""A pooled server connection idle longer than this is pinged before use."""
+
+
+def _server_engine(url: str) -> Engine:
+    """A pooled engine whose connections are checked after they sat idle, not on every use:
+    a ping per checkout was a round trip per request on the busiest paths, while a
+    connection the database dropped (restart, idle timeout) is only ever an idle one."""
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < IDLE_PING_SECONDS:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT 1")
+            cur.close()
+            dbapi_conn.rollback()
+        except Exception as exc:  # the pool then opens a fresh connection
+            raise DisconnectionError(f"stale database connection: {exc}") from exc
+
+    return engine
+
+
 class Database:
     """The process's engines and session factories."""
 
@@ -60,7 +91,7 @@ class Database:
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.read_engine = _sqlite_engine(self.url, immediate=False)
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = _server_engine(self.url)
             self.read_engine = self.engine
         self._writer = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._reader = sessionmaker(bind=self.read_engine, expire_on_commit=False)

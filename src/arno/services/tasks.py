@@ -81,6 +81,25 @@ def _names(s: Session, row: TaskRow) -> tuple[str, str | None]:
     return (project.name if project else "", owner.username if owner else None)
 
 
+def task_detail(s: Session, task_id: str, *, metrics: bool = True) -> TaskDetail:
+    """The task with its inputs; ``metrics=False`` leaves out the metric summaries (an agent
+    starting the task has no use for them)."""
+    found = s.execute(
+        select(TaskRow, ProjectRow.name, UserRow.username)
+        .join(ProjectRow, ProjectRow.id == TaskRow.project_id)
+        .outerjoin(UserRow, UserRow.id == TaskRow.owner_id)
+        .where(TaskRow.id == task_id)
+    ).first() if is_id(task_id) else None
+    if found is None:
+        raise NotFound(f"no task {task_id!r}")
+    return TaskDetail(
+        **task_out(*found).model_dump(),
+        hyperparams=TaskService._params(s, task_id),
+        configurations=TaskService._configs(s, task_id),
+        metrics=TaskService._metrics(s, task_id) if metrics else [],
+    )
+
+
 def _set_tags(s: Session, row: TaskRow, tags: list[str]) -> None:
     row.tags = list(tags)
     s.execute(delete(TaskTagRow).where(TaskTagRow.task_id == row.id))
@@ -170,14 +189,7 @@ class TaskService:
 
     def detail(self, task_id: str) -> TaskDetail:
         with self.db.read() as s:
-            row = get_task_row(s, task_id)
-            base = task_out(row, *_names(s, row))
-            return TaskDetail(
-                **base.model_dump(),
-                hyperparams=self._params(s, task_id),
-                configurations=self._configs(s, task_id),
-                metrics=self._metrics(s, task_id),
-            )
+            return task_detail(s, task_id)
 
     @staticmethod
     def _params(s: Session, task_id: str) -> list[HyperParam]:

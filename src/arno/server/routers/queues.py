@@ -110,7 +110,7 @@ def heartbeat(worker_id: str, body: Heartbeat, svc: Svc, who: Who) -> HeartbeatR
 
 @router.post("/workers/{worker_id}/dequeue", response_model=DequeueReply)
 async def dequeue(worker_id: str, body: DequeueRequest, request: Request, who: Who
-                  ) -> DequeueReply:
+                  ) -> DequeueReply | Response:
     """Long poll: answers with a leased task as soon as one is queued, or with no task after
     ``wait`` seconds."""
     svc: Services = request.app.state.services
@@ -123,10 +123,7 @@ async def dequeue(worker_id: str, body: DequeueRequest, request: Request, who: W
             wake.clear()
             got = await run_in_threadpool(svc.queues.pop, worker_id, body.queues)
             if got is not None:
-                task_id, queue = got
-                detail = await run_in_threadpool(svc.tasks.detail, task_id)
-                return DequeueReply(task=detail, queue=queue,
-                                    lease_seconds=svc.queues.lease_seconds)
+                return Response(got.model_dump_json(), media_type="application/json")
             remaining = deadline - time.monotonic()
             if remaining <= 0 or await request.is_disconnected():
                 return DequeueReply(task=None, lease_seconds=svc.queues.lease_seconds)

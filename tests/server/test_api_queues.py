@@ -1,0 +1,134 @@
+"""Queues at the API, without agents: order, atomic hand-out, leases and the errors a caller
+gets. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import LiveServer
+
+
+def _queue(client: httpx.Client) -> str:
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    client.post("/api/v1/queues", json={"name": name}).raise_for_status()
+    return name
+
+
+def _task(client: httpx.Client, name: str = "t") -> str:
+    r = client.post("/api/v1/tasks", json={"project": "queues", "name": name,
+                                          "script": {"entry_point": "t.py", "source": "pass\n"}})
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+def _worker(client: httpx.Client, queue: str) -> str:
+    wid = f"w-{uuid.uuid4().hex[:8]}"
+    client.post("/api/v1/workers", json={"id": wid, "queues": [queue]}).raise_for_status()
+    return wid
+
+
+def _pop(client: httpx.Client, wid: str, *queues: str) -> dict[str, Any]:
+    r = client.post(f"/api/v1/workers/{wid}/dequeue", json={"queues": list(queues), "wait": 0})
+    r.raise_for_status()
+    return dict(r.json())
+
+
+def test_priority_first_then_first_come_first_served(server: LiveServer) -> None:
+    with server.client() as c:
+        q = _queue(c)
+        low1, high, low2 = _task(c, "low1"), _task(c, "high"), _task(c, "low2")
+        for tid, prio in ((low1, 0), (high, 5), (low2, 0)):
+            c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q, "priority": prio}
+                   ).raise_for_status()
+        assert [e["task_id"] for e in c.get(f"/api/v1/queues/{q}/entries").json()] == [
+            high, low1, low2]
+        wid = _worker(c, q)
+        got = [_pop(c, wid, q)["task"] for _ in range(3)]
+        assert [t["id"] for t in got] == [high, low1, low2]
+        assert all(t["status"] == "in_progress" for t in got)
+        assert _pop(c, wid, q)["task"] is None
+        assert sorted(next(w for w in c.get("/api/v1/workers").json()
+                           if w["id"] == wid)["task_ids"]) == sorted([high, low1, low2])
+
+
+def test_the_first_listed_queue_with_work_wins(server: LiveServer) -> None:
+    with server.client() as c:
+        first, second = _queue(c), _queue(c)
+        a, b = _task(c, "a"), _task(c, "b")
+        c.post(f"/api/v1/tasks/{a}/enqueue", json={"queue": second}).raise_for_status()
+        c.post(f"/api/v1/tasks/{b}/enqueue", json={"queue": first}).raise_for_status()
+        wid = _worker(c, first)
+        reply = _pop(c, wid, first, second)
+        assert (reply["task"]["id"], reply["queue"]) == (b, first)
+        reply = _pop(c, wid, first, second)
+        assert (reply["task"]["id"], reply["queue"]) == (a, second)
+        # the reply carries what an agent needs to start the task
+        assert reply["task"]["script"]["source"] == "pass\n"
+        assert reply["lease_seconds"] > 0
+
+
+def test_competing_workers_never_get_the_same_task(server: LiveServer) -> None:
+    with server.client() as c:
+        q = _queue(c)
+        ids = [_task(c, f"t{i}") for i in range(60)]
+        for tid in ids:
+            c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+        workers = [_worker(c, q) for _ in range(6)]
+
+    def drain(wid: str) -> list[str]:
+        got = []
+        with server.client() as client:
+            while (task := _pop(client, wid, q)["task"]) is not None:
+                got.append(task["id"])
+        return got
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        handed = [tid for got in pool.map(drain, workers) for tid in got]
+    assert sorted(handed) == sorted(ids)  # every task once, none twice
+
+
+def test_a_task_dequeued_by_its_owner_is_skipped_by_workers(server: LiveServer) -> None:
+    with server.client() as c:
+        q = _queue(c)
+        a, b = _task(c, "a"), _task(c, "b")
+        for tid in (a, b):
+            c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+        assert c.post(f"/api/v1/tasks/{a}/dequeue").json()["status"] == "created"
+        wid = _worker(c, q)
+        assert _pop(c, wid, q)["task"]["id"] == b
+        assert _pop(c, wid, q)["task"] is None
+        assert c.get(f"/api/v1/tasks/{a}").json()["status"] == "created"
+
+
+@pytest.mark.parametrize("case", ["unknown_queue", "running", "queued_twice", "no_worker"])
+def test_bad_requests_get_a_clear_error_and_change_nothing(server: LiveServer, case: str
+                                                           ) -> None:
+    with server.client() as c:
+        q = _queue(c)
+        tid = _task(c)
+        if case == "unknown_queue":
+            r = c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": "no-such-queue"})
+            assert r.status_code == 404 and "no-such-queue" in r.json()["error"]["message"]
+            assert c.get(f"/api/v1/tasks/{tid}").json()["status"] == "created"
+        elif case == "running":
+            c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+            _pop(c, _worker(c, q), q)
+            r = c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q})
+            assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+            assert c.get(f"/api/v1/tasks/{tid}").json()["status"] == "in_progress"
+        elif case == "queued_twice":
+            c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+            r = c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q})
+            assert r.status_code == 409 and q in r.json()["error"]["message"]
+            assert c.get(f"/api/v1/queues/{q}").json()["length"] == 1
+        else:
+            c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+            r = c.post("/api/v1/workers/never-registered/dequeue",
+                       json={"queues": [q], "wait": 0})
+            assert r.status_code == 404 and "register" in r.json()["error"]["message"]
+            assert c.get(f"/api/v1/queues/{q}").json()["length"] == 1
+            assert c.get(f"/api/v1/tasks/{tid}").json()["status"] == "queued"
