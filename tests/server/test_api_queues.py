@@ -3,13 +3,22 @@ gets. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tests.conftest import LiveServer
+import uvicorn
+from tests.conftest import LiveServer, free_port
+
+from arno.core.settings import Settings
+from arno.server.app import create_app
+from arno.server.routers.queues import RECHECK_SECONDS
+from arno.services.container import Services
 
 
 def _queue(client: httpx.Client) -> str:
@@ -132,3 +141,42 @@ def test_bad_requests_get_a_clear_error_and_change_nothing(server: LiveServer, c
             assert r.status_code == 404 and "register" in r.json()["error"]["message"]
             assert c.get(f"/api/v1/queues/{q}").json()["length"] == 1
             assert c.get(f"/api/v1/tasks/{tid}").json()["status"] == "queued"
+
+
+def test_an_enqueue_on_one_replica_wakes_an_agent_polling_another(
+        server: LiveServer, tmp_path: Path) -> None:
+    """Two server processes on one PostgreSQL database: the agent long-polls replica B, the
+    task is queued through replica A, and B answers at once (LISTEN/NOTIFY), well before its
+    periodic re-check."""
+    if server.backend != "postgresql":
+        pytest.skip("replicas share a PostgreSQL database; SQLite has one server process")
+    st = Settings(home=tmp_path, database_url=server.services.settings.database_url)
+    replica = Services(st, migrate=False)
+    config = uvicorn.Config(create_app(st, replica), host="127.0.0.1", port=free_port(),
+                            log_level="warning", lifespan="on")
+    other = uvicorn.Server(config)
+    thread = threading.Thread(target=other.run, daemon=True)
+    thread.start()
+    try:
+        while not other.started:
+            time.sleep(0.02)
+        url_b = f"http://127.0.0.1:{config.port}"
+        with server.client() as a, httpx.Client(base_url=url_b, timeout=60,
+                                                auth=(server.admin_key, server.admin_secret)) as b:
+            q = _queue(a)
+            tid = _task(a)
+            wid = _worker(b, q)
+            time.sleep(0.5)  # B's listener is connected
+            with ThreadPoolExecutor(1) as pool:
+                started = time.monotonic()
+                reply = pool.submit(lambda: b.post(f"/api/v1/workers/{wid}/dequeue",
+                                                   json={"queues": [q], "wait": 20}).json())
+                time.sleep(0.3)
+                a.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+                got = reply.result(timeout=30)
+                waited = time.monotonic() - started
+        assert got["task"]["id"] == tid
+        assert waited < 0.3 + RECHECK_SECONDS - 1, waited
+    finally:
+        other.should_exit = True
+        thread.join(timeout=10)

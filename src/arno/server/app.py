@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.start()
         reaper = asyncio.create_task(_reap_forever(services, settings.reaper_interval))
         try:
             yield

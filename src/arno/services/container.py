@@ -9,6 +9,7 @@ from sqlalchemy import text
 from arno.core.settings import Settings
 from arno.db.engine import Database
 from arno.db.migrate import upgrade
+from arno.db.notify import Listener
 from arno.services.artifacts import ArtifactService
 from arno.services.auth import AuthService
 from arno.services.compare import CompareService
@@ -30,6 +31,7 @@ log = logging.getLogger("arno.services")
 class Services:
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         self.settings = settings
+        self._listener: Listener | None = None
         settings.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.resolved_database_url)
         if migrate:
@@ -66,5 +68,17 @@ class Services:
             log.exception("database check failed")
             return False
 
+    def start(self) -> None:
+        """Background work of a running server: on PostgreSQL, a listener that wakes this
+        process's long-polling agents when another server process queues a task."""
+        if not self.db.is_sqlite and self._listener is None:
+            dsn = self.db.engine.url.set(drivername="postgresql").render_as_string(
+                hide_password=False)
+            self._listener = Listener(dsn, self.queues.wake)
+            self._listener.start()
+
     def close(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.db.dispose()

@@ -23,6 +23,7 @@ from arno.core.schemas import DequeueReply, QueueEntryOut, QueueOut, WorkerOut, 
 from arno.core.status import TaskStatus
 from arno.db.engine import Database
 from arno.db.models import ProjectRow, QueueEntryRow, QueueRow, TaskRow, UserRow, WorkerRow
+from arno.db.notify import notify
 from arno.services.principal import Principal
 from arno.services.tasks import get_task_row, task_detail
 
@@ -84,6 +85,11 @@ class QueueService:
                     self._listeners.remove(callback)
 
         return unsubscribe
+
+    def wake(self) -> None:
+        """Wake every long-polling worker of this process (after a notification from
+        another server process)."""
+        self._notify()
 
     def _notify(self) -> None:
         with self._listeners_lock:
@@ -183,6 +189,7 @@ class QueueService:
             s.add(QueueEntryRow(queue_id=queue.id, task_id=task.id, priority=priority,
                                 enqueued_at=utcnow()))
             name = queue.name
+            notify(s, name)
         self._notify()
         return name
 
@@ -417,6 +424,7 @@ class QueueService:
                                         enqueued_at=now))
                     counts["requeued"] += 1
                     requeued = True
+                    notify(s)
                 else:
                     self._finish(task, TaskStatus.failed, WORKER_LOST)
                     counts["failed"] += 1

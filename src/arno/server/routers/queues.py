@@ -29,6 +29,7 @@ from arno.services.container import Services
 from arno.services.principal import Principal
 
 router = APIRouter(tags=["queues"])
+RECHECK_SECONDS = 5.0
 Svc = Annotated[Services, Depends(get_services)]
 Who = Annotated[Principal, Depends(current_principal)]
 
@@ -127,9 +128,10 @@ async def dequeue(worker_id: str, body: DequeueRequest, request: Request, who: W
             remaining = deadline - time.monotonic()
             if remaining <= 0 or await request.is_disconnected():
                 return DequeueReply(task=None, lease_seconds=svc.queues.lease_seconds)
-            # also re-check every second: another server replica may have queued the task
+            # woken by an enqueue here or, on PostgreSQL, in another server process; the
+            # periodic re-check is only a safety net
             try:
-                await asyncio.wait_for(wake.wait(), timeout=min(remaining, 1.0))
+                await asyncio.wait_for(wake.wait(), timeout=min(remaining, RECHECK_SECONDS))
             except TimeoutError:
                 pass
     finally:
