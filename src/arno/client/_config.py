@@ -2,7 +2,7 @@
 
 Environment first (``ARNO_API_HOST``, ``ARNO_API_KEY``, ``ARNO_API_SECRET``), then
 ``$ARNO_HOME/config.toml`` (``ARNO_HOME`` defaults to ``~/.arno``), which ``arno up`` and
-``arno login`` write.
+``arno login`` write. ``ARNO_DATASET_CACHE_LIMIT`` caps the local dataset cache (bytes).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from arno.core.config_file import read_config_file, write_config
 
 __all__ = ["ClientConfig", "load_config", "read_config_file", "write_config"]
 
+DATASET_CACHE_LIMIT = 20 << 30
+
 
 class _Env(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARNO_", extra="ignore")
@@ -25,6 +27,7 @@ class _Env(BaseSettings):
     api_key: str | None = None
     api_secret: str | None = None
     offline: bool = False
+    dataset_cache_limit: int = DATASET_CACHE_LIMIT
 
 
 class ClientConfig:
@@ -36,12 +39,14 @@ class ClientConfig:
         *,
         home: Path,
         offline: bool = False,
+        dataset_cache_limit: int = DATASET_CACHE_LIMIT,
     ) -> None:
         self.host = host.rstrip("/") if host else None
         self.access_key = access_key
         self.secret_key = secret_key
         self.home = home
         self.offline = offline
+        self.dataset_cache_limit = dataset_cache_limit
 
     @property
     def config_path(self) -> Path:
@@ -61,4 +66,5 @@ def load_config(**overrides: Any) -> ClientConfig:
         overrides.get("secret_key") or env.api_secret or api.get("secret_key"),
         home=home,
         offline=bool(overrides.get("offline") or env.offline),
+        dataset_cache_limit=int(overrides.get("dataset_cache_limit") or env.dataset_cache_limit),
     )

@@ -137,6 +137,20 @@ class ApiSession:
     def delete(self, path: str, **params: Any) -> None:
         self.request("DELETE", path, params={k: v for k, v in params.items() if v is not None})
 
+    def put_bytes(self, path: str, data: bytes) -> Any:
+        """PUT raw bytes (retried: the target is named by its content, so a repeat is harmless)."""
+        resp = self.request("PUT", path, content=data, retry=True,
+                            headers={"content-type": "application/octet-stream"})
+        return resp.json() if resp.content else None
+
+    def get_bytes(self, path: str, start: int | None = None, end: int | None = None
+                  ) -> tuple[int, bytes]:
+        """GET raw bytes, ``start``..``end`` inclusive when given (an HTTP Range). Returns the
+        offset the body starts at (0 when the server sent the whole object) and the body."""
+        headers = {"range": f"bytes={start}-{end}"} if start is not None else None
+        resp = self.request("GET", path, headers=headers)
+        return (start or 0) if resp.status_code == 206 else 0, resp.content
+
     # ---- blobs ------------------------------------------------------------------------------
     def blob_exists(self, hash_: str) -> bool:
         try:
