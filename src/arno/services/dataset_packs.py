@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from arno.core.dataset_schemas import GcResult, PackOut
-from arno.core.errors import IntegrityError, InvalidInput, NotFound
+from arno.core.errors import IntegrityError, InvalidInput, NotFound, ServerUnavailable
 from arno.core.ids import utcnow
 from arno.core.packs import Member, iter_verified, read_index
 from arno.db.engine import Database
@@ -82,16 +82,20 @@ class DatasetPackService:
         """Accept the pack at ``path`` (its bytes already hash to ``h``): verify every member,
         store it, record where each new piece lives. Sending a pack again is harmless."""
         members = verify_pack(h, path, size)
-        self.store.put_file(path, expected_hash=h)
+        if self.store.exists(h):
+            path.unlink(missing_ok=True)
+        else:
+            self.store.put_hashed_file(path, h, size)
         first: dict[str, Member] = {}
         for m in members:
             first.setdefault(m.hash, m)
         with self.db.write() as s:
             _upsert_pack(s, h, size, len(members))
             # Collection may have taken an older copy of this pack between the put above and
-            # the row we now hold: then its blob is gone and is stored again.
+            # the row we now hold: then its blob is gone, and the client sends it again.
             if not self.store.exists(h):
-                self.store.put_file(path, expected_hash=h)
+                raise ServerUnavailable(f"pack {h} was collected while it was stored; "
+                                        "send it again")
             known = find_pieces(s, list(first))
             new = [(m.hash, m.size, h, m.offset, m.length)
                    for m in first.values() if m.hash not in known]

@@ -72,6 +72,12 @@ class BlobStore:
         _check_expected(h, expected)
         return self._store(Path(path), h, size, own=False)
 
+    def put_hashed_file(self, path: str | os.PathLike[str], hash: str, size: int) -> BlobInfo:
+        """Store a temp file of the caller's own whose content it has just hashed (to ``hash``,
+        ``size`` bytes): moved into place rather than copied and hashed again. The file is
+        gone afterwards."""
+        return self._store(Path(path), check_hash(hash), size, own=True)
+
     def put_stream(
         self,
         chunks: Chunks,

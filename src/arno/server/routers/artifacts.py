@@ -54,6 +54,9 @@ def blob_exists(hash: str, svc: Svc, who: Who) -> Response:
     return Response(status_code=200, headers={"content-length": str(svc.store.size(hash))})
 
 
+_FLUSH_BYTES = 4 * 1024 * 1024
+
+
 async def _receive_to_file(request: Request, limit: int) -> tuple[str, str, int]:
     """Stream the body to a temp file while hashing it; never hold it in memory."""
     svc: Services = request.app.state.services
@@ -61,16 +64,24 @@ async def _receive_to_file(request: Request, limit: int) -> tuple[str, str, int]
     tmp_dir.mkdir(parents=True, exist_ok=True)
     hasher = Hasher()
     size = 0
+    buffer = bytearray()
+
+    def flush(data: bytes) -> None:
+        hasher.update(data)
+        out.write(data)
+
     with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, prefix="upload-") as out:
         try:
             async for chunk in request.stream():
-                if not chunk:
-                    continue
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge(f"upload over {limit} bytes")
-                hasher.update(chunk)
-                await asyncio.to_thread(out.write, chunk)
+                buffer += chunk
+                if len(buffer) >= _FLUSH_BYTES:  # hash and write off the event loop
+                    await asyncio.to_thread(flush, bytes(buffer))
+                    buffer.clear()
+            if buffer:
+                await asyncio.to_thread(flush, bytes(buffer))
         except BaseException:
             out.close()
             os.unlink(out.name)
