@@ -16,4 +16,10 @@ for script in "${scripts[@]}"; do
     echo "== ${script%.py}"
     "$PYTHON" "$script" "$@" || { echo "!! $script failed"; status=1; }
 done
+# The dataset benchmark again on S3 (a moto server) and with our server on PostgreSQL.
+for variant in --s3 --postgres; do
+    echo "== bench_datasets $variant"
+    "$PYTHON" bench_datasets.py "$variant" "$@" \
+        || { echo "!! bench_datasets.py $variant failed"; status=1; }
+done
 exit $status
