@@ -23,7 +23,7 @@ from arno.core.errors import InvalidInput
 
 CHUNK_FROM = 1 << 20
 """Files of this size or more are cut into pieces."""
-CDC_MIN, CDC_AVG, CDC_MAX = 256 << 10, 1 << 20, 4 << 20
+CDC_MIN, CDC_AVG, CDC_MAX = 256 << 10, 1 << 20, 2 << 20
 EMPTY_HASH = blake3(b"").hexdigest()
 HASH_WORKERS = max(2, min(8, (os.cpu_count() or 2) * 2))
 

@@ -35,11 +35,14 @@ MAGIC = b"ARNOPAK1"
 FOOTER = struct.Struct("<Q8s")
 RAW, ZSTD = 0, 1
 ZSTD_LEVEL = 3
-SAMPLE = 64 * 1024
-"""Bytes test-compressed before a large piece is compressed whole."""
+TRIAL = 4096
+"""Bytes test-compressed before a piece is compressed whole."""
 WORTH = 0.9
 """Compression is kept only when it saves at least 10%."""
 MAX_INDEX_BYTES = 64 * 1024 * 1024
+
+
+_CODEC_BYTE = {RAW: bytes([RAW]), ZSTD: bytes([ZSTD])}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,23 +55,20 @@ class Member:
     size: int
 
 
-def encode_piece(data: bytes | memoryview, *, compress: bool = True) -> bytes:
-    """Frame ``data`` as a member, compressed with zstandard only when that pays.
+def encode_piece(data: bytes | memoryview, *, compress: bool = True) -> tuple[int, bytes]:
+    """``(codec, payload)`` for a member holding ``data``: zstandard only when that pays.
 
-    Large pieces are judged on a sample first, so incompressible data (media, archives) costs
-    almost nothing to skip.
+    A quick trial on the first few KB at a fast level decides first, so incompressible data
+    (media, archives, random bytes) costs almost nothing to skip.
     """
     view = memoryview(data)
     if compress and len(view) >= 64:
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-        if len(view) > 4 * SAMPLE:
-            sample = view[: SAMPLE]
-            if len(cctx.compress(sample)) > WORTH * len(sample):
-                return bytes([RAW]) + view.tobytes()
-        packed = cctx.compress(view)
-        if len(packed) <= WORTH * len(view):
-            return bytes([ZSTD]) + packed
-    return bytes([RAW]) + view.tobytes()
+        trial = view[:TRIAL]
+        if len(zstandard.ZstdCompressor(level=1).compress(trial)) <= WORTH * len(trial):
+            packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(view)
+            if len(packed) <= WORTH * len(view):
+                return ZSTD, packed
+    return RAW, data if isinstance(data, bytes) else view.tobytes()
 
 
 def decode_member(framed: bytes | memoryview, expected_hash: str, size: int) -> bytes:
@@ -116,16 +116,11 @@ class PackWriter:
         """Append a piece (``piece_hash`` must be the BLAKE3 hash of ``data``)."""
         if piece_hash in self._seen:
             return
-        framed = encode_piece(data, compress=compress)
-        self.add_framed(piece_hash, framed, len(data))
-
-    def add_framed(self, piece_hash: str, framed: bytes, size: int) -> None:
-        """Append a member already framed by :func:`encode_piece`."""
-        if piece_hash in self._seen:
-            return
+        codec, payload = encode_piece(data, compress=compress)
         offset = self._buf.tell()
-        self._buf.write(framed)
-        self._members.append(Member(piece_hash, offset, len(framed), size))
+        self._buf.write(_CODEC_BYTE[codec])
+        self._buf.write(payload)
+        self._members.append(Member(piece_hash, offset, 1 + len(payload), len(data)))
         self._seen.add(piece_hash)
 
     def finish(self) -> tuple[str, bytes, list[Member]]:
