@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -109,6 +109,16 @@ class Database:
             return
         with self._write_lock, self._writer.begin() as session:
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection where each statement commits on its own, for work that is one atomic
+        statement (no BEGIN and COMMIT round trips). Not for SQLite, whose writers must hold
+        the write lock."""
+        if self.is_sqlite:
+            raise RuntimeError("autocommit connections are for server databases")
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -8,13 +8,12 @@ Dequeue is atomic: on SQLite every write transaction holds the database lock fro
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from arno.core.errors import Conflict, InvalidInput, NotFound
@@ -24,36 +23,13 @@ from arno.core.status import TaskStatus
 from arno.db.engine import Database
 from arno.db.models import ProjectRow, QueueEntryRow, QueueRow, TaskRow, UserRow, WorkerRow
 from arno.db.notify import notify
+from arno.services import queue_pop_pg
 from arno.services.principal import Principal
 from arno.services.tasks import get_task_row, task_detail
 
 SYSTEM_QUEUES = ("default", "services")
 WORKER_LOST = "worker lost: its lease expired"
 
-_LOCK_WORKER = text("SELECT task_ids FROM workers WHERE id = :w FOR UPDATE")
-_TOUCH_WORKER = text("UPDATE workers SET last_seen_at = :now, task_ids = CAST(:ids AS json) "
-                     "WHERE id = :w")
-# The first waiting entry of the first listed queue that has one; its task moves to
-# in_progress unless it is no longer queued (``leased`` is then NULL and the entry is gone).
-_PG_POP = text("""
-WITH entry AS (
-    DELETE FROM queue_entries WHERE id = (
-        SELECT e.id FROM queue_entries e JOIN queues q ON q.id = e.queue_id
-        WHERE q.name = ANY(CAST(:names AS varchar[]))
-        ORDER BY array_position(CAST(:names AS varchar[]), q.name), e.priority DESC, e.id
-        LIMIT 1 FOR UPDATE OF e SKIP LOCKED)
-    RETURNING task_id, queue_id
-), leased AS (
-    UPDATE tasks SET status = 'in_progress', status_message = :msg, worker_id = :w,
-        lease_expires_at = :lease, attempt = COALESCE(attempt, 0) + 1, started_at = :now,
-        completed_at = NULL, updated_at = :now
-    FROM entry WHERE tasks.id = entry.task_id AND tasks.status = 'queued'
-    RETURNING tasks.id
-)
-SELECT entry.task_id, (SELECT id FROM leased) AS leased,
-       (SELECT name FROM queues WHERE id = entry.queue_id) AS queue
-FROM entry
-""")
 
 
 def find_queue(s: Session, ref: str) -> QueueRow:
@@ -239,70 +215,53 @@ class QueueService:
     def pop(self, worker_id: str, queues: list[str]) -> DequeueReply | None:
         """Give the next task of the first non-empty queue to ``worker_id``, leased: the
         task as the agent needs it to start, or None when every queue is empty."""
+        now = utcnow()
+        lease = now + timedelta(seconds=self.lease_seconds)
+        if not self.db.is_sqlite:
+            with self.db.autocommit() as conn:
+                return queue_pop_pg.pop(conn, worker_id, queues, now=now, lease=lease,
+                                        lease_seconds=self.lease_seconds)
         with self.db.write() as s:
-            got = self._take(s, worker_id, queues)
+            got = self._take_sqlite(s, worker_id, queues, now, lease)
             if got is None:
                 return None
             return DequeueReply(task=task_detail(s, got[0], metrics=False), queue=got[1],
                                 lease_seconds=self.lease_seconds)
 
-    def _take(self, s: Session, worker_id: str, queues: list[str]) -> tuple[str, str] | None:
-        if s.get_bind().dialect.name == "postgresql":
-            return self._pop_postgresql(s, worker_id, queues)
+    @staticmethod
+    def _take_sqlite(s: Session, worker_id: str, queues: list[str], now: datetime,
+                     lease: datetime) -> tuple[str, str] | None:
+        """Under SQLite's write lock (``BEGIN IMMEDIATE``) nothing else can take the entry."""
         worker = s.get(WorkerRow, worker_id)
         if worker is None:
             raise NotFound(f"no worker {worker_id!r}; register it first")
+        worker.last_seen_at = now
         for name in queues:
             queue = s.scalar(select(QueueRow).where(QueueRow.name == name))
             if queue is None:
                 continue
-            entry = s.scalar(
-                select(QueueEntryRow).where(QueueEntryRow.queue_id == queue.id)
-                .order_by(QueueEntryRow.priority.desc(), QueueEntryRow.id).limit(1))
-            if entry is None:
-                continue
-            task = s.get(TaskRow, entry.task_id)
-            s.delete(entry)
-            if task is None or task.status != TaskStatus.queued:
-                continue
-            now = utcnow()
-            task.status = TaskStatus.in_progress.value
-            task.status_message = f"running on {worker_id}"
-            task.worker_id = worker_id
-            task.lease_expires_at = now + timedelta(seconds=self.lease_seconds)
-            task.attempt = (task.attempt or 0) + 1
-            task.started_at = now
-            task.completed_at = None
-            task.updated_at = now
-            worker.task_ids = [*(worker.task_ids or []), task.id]
-            worker.last_seen_at = now
-            return task.id, name
-        worker.last_seen_at = utcnow()
+            while True:
+                entry = s.scalar(
+                    select(QueueEntryRow).where(QueueEntryRow.queue_id == queue.id)
+                    .order_by(QueueEntryRow.priority.desc(), QueueEntryRow.id).limit(1))
+                if entry is None:
+                    break
+                task = s.get(TaskRow, entry.task_id)
+                s.delete(entry)
+                s.flush()
+                if task is None or task.status != TaskStatus.queued:
+                    continue  # left the queue meanwhile: the next entry
+                task.status = TaskStatus.in_progress.value
+                task.status_message = f"running on {worker_id}"
+                task.worker_id = worker_id
+                task.lease_expires_at = lease
+                task.attempt = (task.attempt or 0) + 1
+                task.started_at = now
+                task.completed_at = None
+                task.updated_at = now
+                worker.task_ids = [*(worker.task_ids or []), task.id]
+                return task.id, name
         return None
-
-    def _pop_postgresql(self, s: Session, worker_id: str, queues: list[str]
-                        ) -> tuple[str, str] | None:
-        """One statement takes the entry (``SKIP LOCKED``: competing agents never wait on
-        each other) and leases its task; a second records the task on the worker."""
-        found = s.execute(_LOCK_WORKER, {"w": worker_id}).first()
-        if found is None:
-            raise NotFound(f"no worker {worker_id!r}; register it first")
-        now = utcnow()
-        params = {"names": list(queues), "w": worker_id, "now": now,
-                  "lease": now + timedelta(seconds=self.lease_seconds),
-                  "msg": f"running on {worker_id}"}
-        got = None
-        for _ in range(100):  # an entry whose task is no longer queued is dropped; try again
-            taken = s.execute(_PG_POP, params).first()
-            if taken is None or taken.task_id is None:
-                break
-            if taken.leased is not None:
-                got = (str(taken.leased), str(taken.queue))
-                break
-        task_ids = [*(found.task_ids or []), got[0]] if got else found.task_ids
-        s.execute(_TOUCH_WORKER, {"w": worker_id, "now": now,
-                                  "ids": json.dumps(task_ids or [])})
-        return got
 
     def done(self, worker_id: str, task_id: str, exit_code: int, message: str) -> TaskStatus:
         """The agent's word on how the process ended; the task's own report wins if final."""
