@@ -159,3 +159,25 @@ def test_ten_thousand_files(server, c):
     st = put_manifest(c, child["id"], changed[:-50])["stats"]
     assert (st["modified_files"], st["removed_files"], st["added_files"]) == (100, 50, 0)
 
+
+
+def test_the_server_collects_orphan_packs_on_its_own(tmp_path) -> None:
+    """A pack uploaded and never named by a manifest (an upload abandoned half way) is
+    deleted by the server's periodic pass once past its grace period, without anyone asking."""
+    from tests.conftest import start_server
+
+    gen = start_server(tmp_path, None, "sqlite", dataset_gc_grace_seconds=0.5,
+                       dataset_gc_interval=1.0, reaper_interval=0.2)
+    live = next(gen)
+    try:
+        with live.client() as client:
+            orphan = build({"lost.bin": os.urandom(2000)})
+            upload(client, orphan.pack)
+            assert pack_stored(live, orphan.pack.hash)
+            deadline = time.monotonic() + 15
+            while pack_stored(live, orphan.pack.hash) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not pack_stored(live, orphan.pack.hash)
+            assert not live.services.store.exists(orphan.pack.hash)
+    finally:
+        gen.close()

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     dataset_gc_grace_seconds: float = 3600.0
     """A dataset pack no version refers to is deleted only once it is this old, so a pack
     uploaded moments ago, not yet named by a manifest, survives garbage collection."""
+    dataset_gc_interval: float = 3600.0
+    """How often the server looks for dataset packs nothing refers to (0: only on request)."""
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

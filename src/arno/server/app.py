@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,14 +35,20 @@ from arno.services.container import Services
 log = logging.getLogger("arno.server")
 
 
-async def _reap_forever(services: Services, interval: float) -> None:
-    """Fail or requeue tasks whose agent stopped heartbeating."""
+async def _reap_forever(services: Services, interval: float, gc_interval: float) -> None:
+    """Fail or requeue tasks whose agent stopped heartbeating; now and then, delete dataset
+    packs nothing refers to any more (a version deleted as a plain task, an upload never
+    finished)."""
+    next_gc = time.monotonic() + gc_interval
     while True:
         await asyncio.sleep(interval)
         try:
             counts = await run_in_threadpool(services.queues.reap)
             if any(counts.values()):
                 log.info("reaper: %s", counts)
+            if gc_interval > 0 and time.monotonic() >= next_gc:
+                next_gc = time.monotonic() + gc_interval
+                await run_in_threadpool(services.dataset_packs.collect)
         except Exception:  # noqa: BLE001 - keep reaping; the next pass may succeed
             log.exception("reaper pass failed")
 
@@ -53,7 +60,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         services.start()
-        reaper = asyncio.create_task(_reap_forever(services, settings.reaper_interval))
+        reaper = asyncio.create_task(_reap_forever(services, settings.reaper_interval,
+                                                    settings.dataset_gc_interval))
         try:
             yield
         finally:
