@@ -13,6 +13,7 @@ from arno.db.notify import Listener
 from arno.services.artifacts import ArtifactService
 from arno.services.auth import AuthService
 from arno.services.compare import CompareService
+from arno.services.dataset_browse import DatasetBrowser
 from arno.services.dataset_packs import DatasetPackService
 from arno.services.datasets import DatasetService
 from arno.services.events import EventService
@@ -54,6 +55,7 @@ class Services:
         self.dataset_packs = DatasetPackService(
             self.db, self.store, grace_seconds=settings.dataset_gc_grace_seconds)
         self.datasets = DatasetService(self.db, self.store, self.dataset_packs)
+        self.dataset_browser = DatasetBrowser(self.db, self.store, self.datasets.manifests)
         self.compare = CompareService(self.tasks)
         self.actions = TaskActions(self.tasks, self.events, self.queues)
         if migrate:

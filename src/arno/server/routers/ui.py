@@ -11,6 +11,7 @@ from arno.server.deps import current_principal, get_services
 from arno.server.routers import (
     ui_auth,
     ui_compare,
+    ui_datasets,
     ui_projects,
     ui_task,
     ui_task_edit,
@@ -56,5 +57,6 @@ routers = [
     ui_task.router,
     ui_task_edit.router,
     ui_compare.router,
+    ui_datasets.router,
     ui_workers.router,
 ]
