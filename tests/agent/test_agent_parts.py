@@ -100,3 +100,27 @@ def test_another_python_version_gets_its_own_venv_without_the_sdk(tmp_path):
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == version
     assert any("list arno in the task's requirements" in n for n in env.notes)
+
+
+def test_the_least_recently_used_venvs_go_but_never_one_in_use(tmp_path):
+    """With room for one venv, building a second removes the first, unless a task still runs
+    in it; once that task ends, the next build removes it."""
+    finder = Interpreters.discover([sys.executable])
+    with_uv = EnvBuilder(tmp_path, finder, use_uv=True, keep_venvs=1)
+    if with_uv.uv is None:
+        pytest.skip("uv is not installed here")
+    with_pip = EnvBuilder(tmp_path, finder, use_uv=False, keep_venvs=1)  # another cache key
+    first = with_uv.prepare(AGENT_VERSION, "")  # a task runs in it: held
+    second = with_pip.prepare(AGENT_VERSION, "")
+    assert first.root != second.root
+    assert first.root.is_dir() and second.root.is_dir()  # the held one was spared
+    first.release()
+    second.release()
+    os.utime(first.root / ".arno-ready", (1, 1))  # used long ago
+    third = with_uv.prepare(AGENT_VERSION, "")  # reuses the first: now the newest
+    assert third.reused and third.root == first.root
+    third.release()
+    os.utime(second.root / ".arno-ready", (1, 1))
+    from arno.agent._venv_cache import prune
+    assert prune(tmp_path / "venvs", keep=1) == [second.root.name]
+    assert not second.root.exists() and first.root.is_dir()

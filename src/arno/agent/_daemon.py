@@ -84,6 +84,7 @@ class Agent:
         container_engine: str | None = None,
         keep_workspaces: bool = False,
         use_uv: bool = True,
+        keep_venvs: int = 10,
         parent_pid: int | None = None,
     ) -> None:
         if not queues:
@@ -113,7 +114,8 @@ class Agent:
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         self.interpreters = interpreters
-        self.envs = EnvBuilder(self.work_dir, interpreters, use_uv=use_uv)
+        self.envs = EnvBuilder(self.work_dir, interpreters, use_uv=use_uv,
+                               keep_venvs=keep_venvs)
         api_env = {"ARNO_API_HOST": session.host}
         if access_key and secret_key:
             api_env.update(ARNO_API_KEY=access_key, ARNO_API_SECRET=secret_key)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arno.agent._pythons import Interpreters, major_minor
+from arno.agent._venv_cache import READY, Hold, mark_used, prune
 
 __all__ = [
     "EnvBuilder",
@@ -51,7 +52,6 @@ __all__ = [
 ]
 
 ENV_FORMAT = "1"  # bump when the layout of a cached venv changes
-READY = ".arno-ready"
 INSTALL_TIMEOUT = 3600.0
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -73,6 +73,12 @@ class PreparedEnv:
     reused: bool
     seconds: float
     notes: list[str] = field(default_factory=list)
+    hold: Hold | None = None
+    """Keeps the venv from being pruned while the task runs; released when it ends."""
+
+    def release(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
 
 
 def _canonical(name: str) -> str:
@@ -255,8 +261,9 @@ class EnvBuilder:
     """Makes (or finds) the venv a task runs in."""
 
     def __init__(self, work_dir: Path, interpreters: Interpreters, *,
-                 uv: str | None = None, use_uv: bool = True) -> None:
+                 uv: str | None = None, use_uv: bool = True, keep_venvs: int = 10) -> None:
         self.root = work_dir / "venvs"
+        self.keep_venvs = keep_venvs
         self.overlay_root = work_dir / "sdk"
         self.interpreters = interpreters
         self.uv = (uv or find_uv()) if use_uv else None
@@ -302,13 +309,25 @@ class EnvBuilder:
                 "requirements to `import arno`"
             )
         python = venv / "bin" / "python"
-        if (venv / READY).exists():
-            return PreparedEnv(str(python), venv, version, True, time.monotonic() - started,
-                               notes)
+        hold = Hold(self.root, key)  # from here on, pruning leaves this venv alone
+        try:
+            if (venv / READY).exists():
+                mark_used(venv)
+                return PreparedEnv(str(python), venv, version, True,
+                                   time.monotonic() - started, notes, hold)
+            self._build(key, venv, interpreter, reqs, with_sdk, version)
+        except BaseException:
+            hold.release()
+            raise
+        prune(self.root, self.keep_venvs)
+        return PreparedEnv(str(python), venv, version, False, time.monotonic() - started,
+                           notes, hold)
+
+    def _build(self, key: str, venv: Path, interpreter: str, reqs: list[str], with_sdk: bool,
+               version: str) -> None:
         with _locked(self.root / f"{key}.lock"):
             if (venv / READY).exists():
-                return PreparedEnv(str(python), venv, version, True,
-                                   time.monotonic() - started, notes)
+                return
             shutil.rmtree(venv, ignore_errors=True)
             try:
                 self._create(interpreter, venv, seed_pip=bool(reqs) and not self.uv)
@@ -322,7 +341,6 @@ class EnvBuilder:
             except BaseException:
                 shutil.rmtree(venv, ignore_errors=True)
                 raise
-        return PreparedEnv(str(python), venv, version, False, time.monotonic() - started, notes)
 
     def _run(self, cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
         try:

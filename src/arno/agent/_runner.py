@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from arno.agent._container import ContainerSpec, build_command, find_engine, write_env_file
-from arno.agent._environment import EnvBuilder, SetupFailed, normalise_requirements
+from arno.agent._environment import (
+    EnvBuilder,
+    PreparedEnv,
+    SetupFailed,
+    normalise_requirements,
+)
 from arno.agent._process import ChildProcess
 from arno.agent._workspace import Code, checkout, remove
 from arno.client import ApiSession, Reporter
@@ -73,6 +78,7 @@ class TaskRun:
         self.started = time.monotonic()
         self.workspace = ctx.work_dir / "tasks" / f"{self.id}-{os.getpid()}-{time.time_ns()}"
         self.child: ChildProcess | None = None
+        self.env: PreparedEnv | None = None
         self.stop_reason: str | None = None
         self.stop_message = ""
         self._lock = threading.Lock()
@@ -121,6 +127,9 @@ class TaskRun:
             self.say(f"{PREFIX} internal error of the agent: {exc!r}",
                      *traceback.format_exc().splitlines())
             code, message = 1, f"agent {self.ctx.worker_id} failed: {exc!r}"
+        finally:
+            if self.env is not None:
+                self.env.release()  # the venv may be pruned from now on
         self.exit_code = code
         if self.on_process_end is not None:
             # the slot is free for the next task while this one's end is being reported
@@ -148,8 +157,8 @@ class TaskRun:
             if use_container:
                 cmd, summary = self._container_command(script, runtime, container, code)
             else:
-                env = self.ctx.envs.prepare(script.get("python_version"),
-                                            script.get("requirements"))
+                env = self.env = self.ctx.envs.prepare(script.get("python_version"),
+                                                       script.get("requirements"))
                 cmd = [env.python, "-u", str(code.entry_point), *self._args(runtime)]
                 how = "reused" if env.reused else "built"
                 summary = (f"{PREFIX} worker {self.ctx.worker_id}: Python {env.version} venv "

@@ -81,6 +81,9 @@ def daemon(
     keep_workspaces: bool = typer.Option(False, "--keep-workspaces",
                                          help="Keep each task's workspace after it ends."),
     no_uv: bool = typer.Option(False, "--no-uv", help="Build venvs with venv + pip, not uv."),
+    venv_cache: int = typer.Option(
+        10, "--venv-cache", min=1,
+        help="Task venvs kept for reuse; the least recently used beyond this are removed."),
     exit_with_parent: int = typer.Option(None, "--exit-with-parent", hidden=True),
 ) -> None:
     """Serve queues: take tasks one by one (or N at once with --services-mode), run each in its
@@ -135,7 +138,8 @@ def daemon(
             gpus=gpu_list, cpu_only=cpu_only, services_mode=services_mode, executor=executor,
             pythons=python or None, work_dir=work_dir, heartbeat_interval=heartbeat,
             grace_seconds=grace, finish_tasks=finish_tasks, container_engine=container_engine,
-            keep_workspaces=keep_workspaces, use_uv=not no_uv, parent_pid=exit_with_parent,
+            keep_workspaces=keep_workspaces, use_uv=not no_uv, keep_venvs=venv_cache,
+            parent_pid=exit_with_parent,
         )
         agent.run()
     finally:
