@@ -93,6 +93,16 @@ def test_arno_up_then_the_tour_just_works(tmp_path: Path):
             assert task["project"] == "parking/forecast"
             assert {a["name"] for a in client.get(f"/api/v1/tasks/{task_id}/artifacts").json()} \
                 == {"features"}
+
+        datasets = tmp_path / "datasets.py"
+        datasets.write_text(python_blocks()[3] + "\nprint('COPY', folder)\n")
+        run = subprocess.run([sys.executable, str(datasets)], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert "['day2.csv']" in run.stdout
+        copy = Path(re.search(r"COPY (.+)", run.stdout).group(1))  # type: ignore[union-attr]
+        assert sorted(p.name for p in copy.iterdir()) == ["day1.csv", "day2.csv"]
+        assert (copy / "day2.csv").read_text() == "sensor,value\nA,3\n"
     finally:
         proc.terminate()
         proc.wait(timeout=20)
