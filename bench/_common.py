@@ -21,6 +21,7 @@ import tempfile
 import textwrap
 import time
 import tomllib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -335,3 +336,25 @@ def peer_or_none(args: argparse.Namespace) -> str | None:
         info("MLflow not found (set ARNO_BENCH_MLFLOW_PYTHON or `python -m pip install mlflow` "
              "in a separate venv): peer n/a")
     return py
+
+
+PG_URL = os.environ.get("ARNO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    dbname = f"arno_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{dbname}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n"), {"n": dbname})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}"'))
+        admin.dispose()

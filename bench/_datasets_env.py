@@ -10,7 +10,6 @@ import random
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from typing import Any
 
 import _common as c
 import httpx
+from _common import postgres_database  # noqa: F401 - used by bench_datasets
 
 KIB, MIB = 1024, 1024 * 1024
-PG_URL = os.environ.get("ARNO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 S3_KEYS = {"key": "testing", "secret": "testing"}
 
 
@@ -159,23 +158,6 @@ def moto_s3(tmp: Path) -> Iterator[str]:
         c.stop(proc)
 
 
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    dbname = f"arno_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-    try:
-        yield PG_URL.rsplit("/", 1)[0] + f"/{dbname}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n"), {"n": dbname})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}"'))
-        admin.dispose()
 
 
 @contextmanager

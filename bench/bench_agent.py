@@ -22,7 +22,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c  # noqa: E402
 import httpx  # noqa: E402
-
-PG_URL = os.environ.get("ARNO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
 
 # ---- helpers -----------------------------------------------------------------------------------
 
@@ -183,15 +179,7 @@ def start_pg_server(home: Path, db_url: str) -> c.ArnoServer:
 
 
 def throughput(tmp: Path, n_tasks: int, n_clients: int) -> tuple[float, int, float]:
-    from sqlalchemy import create_engine, text
-
-    dbname = f"arno_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-    db_url = PG_URL.rsplit("/", 1)[0] + f"/{dbname}"
-    try:
+    with c.postgres_database() as db_url:
         srv = start_pg_server(tmp / "pg-home", db_url)
         try:
             host, key, secret = srv.credentials()
@@ -212,12 +200,6 @@ def throughput(tmp: Path, n_tasks: int, n_clients: int) -> tuple[float, int, flo
                 p.join(timeout=60)
         finally:
             srv.stop()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n"), {"n": dbname})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}"'))
-        admin.dispose()
     ids = [tid for _, got, _, _ in results for tid in got]
     if len(ids) != len(set(ids)) or len(ids) != n_tasks:
         raise SystemExit(f"dequeue handed out {len(ids)} ids ({len(set(ids))} distinct) "

@@ -16,6 +16,8 @@ from typing import Annotated, Literal, NotRequired
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, with_config
 from typing_extensions import TypedDict
 
+from arno.core.schemas import clean_tags
+
 EMPTY_HASH = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 """BLAKE3 of no bytes: the hash of every empty file."""
 MAX_PATH = 4096
@@ -66,14 +68,7 @@ class DatasetCreate(_Model):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str]) -> list[str]:
-        seen: list[str] = []
-        for tag in tags:
-            tag = tag.strip()
-            if not tag or len(tag) > 256:
-                raise ValueError("tags must be 1 to 256 characters")
-            if tag not in seen:
-                seen.append(tag)
-        return seen
+        return clean_tags(tags)
 
 
 class DatasetStats(_Model):

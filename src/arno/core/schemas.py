@@ -128,10 +128,10 @@ class TaskCreate(_Model):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str]) -> list[str]:
-        return _clean_tags(tags)
+        return clean_tags(tags)
 
 
-def _clean_tags(tags: list[str]) -> list[str]:
+def clean_tags(tags: list[str]) -> list[str]:
     seen: list[str] = []
     for tag in tags:
         tag = tag.strip()
@@ -155,7 +155,7 @@ class TaskUpdate(_Model):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str] | None) -> list[str] | None:
-        return None if tags is None else _clean_tags(tags)
+        return None if tags is None else clean_tags(tags)
 
 
 class StatusChange(_Model):
