@@ -390,3 +390,18 @@ def test_s3_packs_and_ranges(s3_server):
         assert manifest(c, v["id"]) == content.by_path()
     assert not (s3_server.home / "files" / "blobs").exists() or not any(
         p.is_file() for p in (s3_server.home / "files" / "blobs").rglob("*"))
+
+
+def test_dataset_versions_stay_out_of_the_task_list_unless_asked_for(c):
+    name = unique()
+    content = build({"a.txt": b"alpha"})
+    version = publish(c, name, content.files, content.pack, project=f"{name}-proj")
+    plain = c.post(f"{API}/tasks", json={"project": f"{name}-proj", "name": "train"}).json()
+    listed = c.get(f"{API}/tasks", params={"project": f"{name}-proj"}).json()["items"]
+    assert [t["id"] for t in listed] == [plain["id"]]
+    both = c.get(f"{API}/tasks", params={"project": f"{name}-proj",
+                                         "include_datasets": "true"}).json()["items"]
+    assert {t["id"] for t in both} == {plain["id"], version["id"]}
+    typed = c.get(f"{API}/tasks", params={"project": f"{name}-proj",
+                                          "type": "data_processing"}).json()["items"]
+    assert version["id"] in {t["id"] for t in typed}

@@ -22,9 +22,17 @@ from sqlalchemy.sql import ColumnElement
 
 from arno.core.errors import InvalidInput
 from arno.core.schemas import TaskPage, encode_float
-from arno.core.status import TaskStatus
+from arno.core.status import TaskStatus, TaskType
 from arno.db.engine import Database
-from arno.db.models import HyperParamRow, ProjectRow, SeriesRow, TaskRow, TaskTagRow, UserRow
+from arno.db.models import (
+    DatasetVersionRow,
+    HyperParamRow,
+    ProjectRow,
+    SeriesRow,
+    TaskRow,
+    TaskTagRow,
+    UserRow,
+)
 from arno.services.tasks import task_out
 
 COLUMNS = {
@@ -70,6 +78,9 @@ class TaskQuery:
     """``title/series[:last|min|max]<op>number``."""
     archived: bool | None = False
     types: list[str] = field(default_factory=list)
+    include_datasets: bool = False
+    """Dataset versions are tasks too; they are listed only when asked for (or when the
+    ``data_processing`` type is)."""
     fields: list[str] = field(default_factory=list)
     """``column<op>value`` on a column of ``FIELD_FILTERS``: text columns take = != ~
     (substring), times an ISO date, ``duration`` seconds (or 90m, 2h, 1d)."""
@@ -380,6 +391,8 @@ class TaskQueryService:
             conds.append(TaskRow.archived.is_(q.archived))
         if q.types:
             conds.append(TaskRow.type.in_(q.types))
+        if not q.include_datasets and TaskType.data_processing.value not in q.types:
+            conds.append(TaskRow.id.not_in(select(DatasetVersionRow.task_id)))
         for text in q.fields:
             conds.append(_field_condition(text, dialect))
         for text in q.params:

@@ -50,6 +50,7 @@ def list_tasks(
     include_subprojects: bool = True,
     status: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
     tag: Annotated[list[str], Query()] = [],  # noqa: B006
+    type: Annotated[list[str], Query()] = [],  # noqa: B006
     owner: str | None = None,
     name: str | None = None,
     name_regex: str | None = None,
@@ -58,6 +59,7 @@ def list_tasks(
     metric: Annotated[list[str], Query()] = [],  # noqa: B006
     archived: bool | None = False,
     include_archived: bool = False,
+    include_datasets: bool = False,
     sort: Annotated[list[str], Query()] = [],  # noqa: B006
     column: Annotated[list[str], Query()] = [],  # noqa: B006
     limit: int = 50,
@@ -65,13 +67,15 @@ def list_tasks(
 ) -> TaskPage:
     """Filters combine with AND. ``param`` / ``metric`` take ``key<op>value``; ``sort`` takes a
     column, ``param:Section/name`` or ``metric:title/series[:min|:max]``, ``-`` for descending.
-    ``archived`` true lists only archived tasks; ``include_archived`` lists both."""
+    ``archived`` true lists only archived tasks; ``include_archived`` lists both. Dataset
+    versions (tasks of their own) are left out unless ``include_datasets``."""
     return svc.query.list(
         TaskQuery(
             project=project,
             include_subprojects=include_subprojects,
             status=status,
             tags=tag,
+            types=type,
             owner=owner,
             name=name,
             name_regex=name_regex,
@@ -79,6 +83,7 @@ def list_tasks(
             params=param,
             metrics=metric,
             archived=None if include_archived else archived,
+            include_datasets=include_datasets,
             sort=sort or ["-created_at"],
             columns=column,
             limit=limit,
