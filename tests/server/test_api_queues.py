@@ -180,3 +180,25 @@ def test_an_enqueue_on_one_replica_wakes_an_agent_polling_another(
     finally:
         other.should_exit = True
         thread.join(timeout=10)
+
+
+def test_the_task_handed_out_carries_its_parameters_and_configuration(server: LiveServer
+                                                                      ) -> None:
+    with server.client() as c:
+        q = _queue(c)
+        r = c.post("/api/v1/tasks", json={
+            "project": "queues", "name": "with inputs",
+            "script": {"entry_point": "t.py", "source": "pass\n"},
+            "hyperparams": [{"section": "General", "name": "lr", "value": "0.1", "type": "float"},
+                            {"section": "Args", "name": "epochs", "value": "3"}],
+            "configurations": [{"name": "prep", "type": "dictionary", "value": '{"a": 1}'}]})
+        r.raise_for_status()
+        tid = r.json()["id"]
+        c.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+        task = _pop(c, _worker(c, q), q)["task"]
+        assert task["id"] == tid and task["project"] == "queues" and task["owner"] == "admin"
+        assert [(p["section"], p["name"], p["value"]) for p in task["hyperparams"]] == [
+            ("Args", "epochs", "3"), ("General", "lr", "0.1")]
+        assert task["configurations"][0]["name"] == "prep"
+        assert task["configurations"][0]["value"] == '{"a": 1}'
+        assert task["status"] == "in_progress" and task["started_at"]

@@ -1,7 +1,8 @@
 """Handing out a task on PostgreSQL in one statement.
 
-An agent asking for work costs one round trip to take the entry, lease its task and record it
-on the worker, and one more to read the task's inputs. The statement runs on its own (no
+An agent asking for work costs one round trip per queue it serves: the statement takes the
+entry, leases its task, records it on the worker and reads back what the agent needs to start
+it (the task, its parameters and configuration). The statement runs on its own (no
 surrounding transaction): it is atomic by itself, ``SKIP LOCKED`` keeps competing agents from
 waiting on each other, and an entry whose task is no longer queued is dropped on the way.
 
@@ -44,22 +45,19 @@ WITH entry AS (
 )
 SELECT leased.*, (SELECT count(*) FROM worker) AS worker_found,
        (SELECT task_id FROM entry) AS entry_task_id, q.name AS queue_name,
-       p.name AS project_name, u.username AS owner_name
+       p.name AS project_name, u.username AS owner_name,
+       (SELECT json_agg(json_build_array(h.section, h.name, h.value, h.type, h.description)
+                        ORDER BY h.section, h.name)
+        FROM hyperparams h WHERE h.task_id = leased.id) AS params_json,
+       (SELECT json_agg(json_build_array(c.name, c.type, c.value, c.description)
+                        ORDER BY c.name)
+        FROM configurations c WHERE c.task_id = leased.id) AS configs_json
 FROM (SELECT 1) AS one
 LEFT JOIN leased ON true
 LEFT JOIN queues q ON q.id = (SELECT queue_id FROM entry)
 LEFT JOIN projects p ON p.id = leased.project_id
 LEFT JOIN users u ON u.id = leased.owner_id
 """)
-
-_INPUTS = text("""
-SELECT 'p' AS kind, section, name, value, type, description FROM hyperparams WHERE task_id = :t
-UNION ALL
-SELECT 'c' AS kind, '' AS section, name, value, type, description FROM configurations
-WHERE task_id = :t
-ORDER BY kind, section, name
-""")
-
 
 def _pop_one(conn: Connection, params: dict[str, Any]) -> Row[Any] | None:
     for _ in range(100):  # entries whose task left the queue meanwhile are dropped: go on
@@ -86,15 +84,10 @@ def pop(conn: Connection, worker_id: str, queues: list[str], *, now: datetime,
             break
     if row is None:
         return None
-    params_out: list[HyperParam] = []
-    configs: list[ConfigurationItem] = []
-    for kind, section, name, value, type_, description in conn.execute(_INPUTS, {"t": row.id}):
-        if kind == "p":
-            params_out.append(HyperParam(section=section, name=name, value=value, type=type_,
-                                         description=description))
-        else:
-            configs.append(ConfigurationItem(name=name, type=type_, value=value,
-                                             description=description))
+    params_out = [HyperParam(section=sec, name=name, value=value, type=type_, description=desc)
+                  for sec, name, value, type_, desc in row.params_json or []]
+    configs = [ConfigurationItem(name=name, type=type_, value=value, description=desc)
+               for name, type_, value, desc in row.configs_json or []]
     base = task_out(row, row.project_name or "", row.owner_name)  # type: ignore[arg-type]
     detail = TaskDetail(**base.model_dump(), hyperparams=params_out, configurations=configs,
                         metrics=[])
