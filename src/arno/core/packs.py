@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -167,9 +166,31 @@ def read_index(stream: BinaryIO, total_size: int) -> list[Member]:
     return members
 
 
-def iter_verified(stream: BinaryIO, members: list[Member]) -> Iterator[tuple[Member, bytes]]:
-    """Each member's decoded bytes, in order, checked against its hash (IntegrityError)."""
+def check_members(stream: BinaryIO, members: list[Member]) -> int:
+    """Check every member against its hash without keeping the bytes (members stored as is are
+    hashed in place); returns how many passed before the first IntegrityError is raised."""
     stream.seek(0)
-    for m in members:
-        framed = stream.read(m.length)
-        yield m, decode_member(framed, m.hash, m.size)
+    buf = bytearray(max((m.length for m in members), default=0))
+    view = memoryview(buf)
+    for done, m in enumerate(members):
+        got = stream.readinto(view[: m.length])  # type: ignore[attr-defined]
+        framed = view[: m.length]
+        if got != m.length:
+            raise MemberError(done, f"piece {m.hash} is cut short")
+        if framed[0] == RAW and m.length:
+            if m.length - 1 != m.size or blake3(framed[1:]).hexdigest() != m.hash:
+                raise MemberError(done, f"piece {m.hash} does not match its hash")
+        else:
+            try:
+                decode_member(framed, m.hash, m.size)
+            except IntegrityError as exc:
+                raise MemberError(done, exc.message) from None
+    return len(members)
+
+
+class MemberError(IntegrityError):
+    """A member of a pack that is not what the index says; ``index`` is its position."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index

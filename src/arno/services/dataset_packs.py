@@ -20,9 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from arno.core.dataset_schemas import GcResult, PackOut
-from arno.core.errors import IntegrityError, InvalidInput, NotFound, ServerUnavailable
+from arno.core.errors import InvalidInput, NotFound, ServerUnavailable
 from arno.core.ids import utcnow
-from arno.core.packs import Member, iter_verified, read_index
+from arno.core.packs import Member, MemberError, check_members, read_index
 from arno.db.engine import Database
 from arno.db.models import ArtifactRow, DatasetPackRefRow, DatasetPackRow
 from arno.services.dataset_manifests import Piece, find_pieces, insert_pieces, stored_pieces
@@ -43,12 +43,10 @@ def verify_pack(h: str, path: Path, size: int) -> list[Member]:
         for m in members:
             if not is_hash(m.hash):
                 raise InvalidInput(f"pack {h}: {m.hash!r} is not a piece hash")
-        done = 0
         try:
-            for _member, _data in iter_verified(f, members):
-                done += 1
-        except IntegrityError as exc:
-            bad = members[done].hash
+            check_members(f, members)
+        except MemberError as exc:
+            bad = members[exc.index].hash
             raise InvalidInput(
                 f"pack {h}: piece {bad} does not match its content ({exc.message})",
                 details={"piece": bad},

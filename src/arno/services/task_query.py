@@ -33,6 +33,7 @@ from arno.db.models import (
     TaskTagRow,
     UserRow,
 )
+from arno.services.dataset_query import SYSTEM_TAG as DATASET_TAG
 from arno.services.tasks import task_out
 
 COLUMNS = {
@@ -80,7 +81,7 @@ class TaskQuery:
     types: list[str] = field(default_factory=list)
     include_datasets: bool = False
     """Dataset versions are tasks too; they are listed only when asked for (or when the
-    ``data_processing`` type is)."""
+    ``data_processing`` type or their ``dataset`` tag is)."""
     fields: list[str] = field(default_factory=list)
     """``column<op>value`` on a column of ``FIELD_FILTERS``: text columns take = != ~
     (substring), times an ISO date, ``duration`` seconds (or 90m, 2h, 1d)."""
@@ -391,7 +392,8 @@ class TaskQueryService:
             conds.append(TaskRow.archived.is_(q.archived))
         if q.types:
             conds.append(TaskRow.type.in_(q.types))
-        if not q.include_datasets and TaskType.data_processing.value not in q.types:
+        if not (q.include_datasets or TaskType.data_processing.value in q.types
+                or DATASET_TAG in q.tags):
             conds.append(TaskRow.id.not_in(select(DatasetVersionRow.task_id)))
         for text in q.fields:
             conds.append(_field_condition(text, dialect))

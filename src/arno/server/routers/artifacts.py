@@ -64,11 +64,13 @@ async def _receive_to_file(request: Request, limit: int) -> tuple[str, str, int]
     tmp_dir.mkdir(parents=True, exist_ok=True)
     hasher = Hasher()
     size = 0
-    buffer = bytearray()
+    pending: list[bytes] = []
+    pending_bytes = 0
 
-    def flush(data: bytes) -> None:
-        hasher.update(data)
-        out.write(data)
+    def flush(chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            hasher.update(chunk)
+            out.write(chunk)
 
     with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, prefix="upload-") as out:
         try:
@@ -76,12 +78,13 @@ async def _receive_to_file(request: Request, limit: int) -> tuple[str, str, int]
                 size += len(chunk)
                 if size > limit:
                     raise PayloadTooLarge(f"upload over {limit} bytes")
-                buffer += chunk
-                if len(buffer) >= _FLUSH_BYTES:  # hash and write off the event loop
-                    await asyncio.to_thread(flush, bytes(buffer))
-                    buffer.clear()
-            if buffer:
-                await asyncio.to_thread(flush, bytes(buffer))
+                pending.append(chunk)
+                pending_bytes += len(chunk)
+                if pending_bytes >= _FLUSH_BYTES:  # hash and write off the event loop
+                    await asyncio.to_thread(flush, pending)
+                    pending, pending_bytes = [], 0
+            if pending:
+                await asyncio.to_thread(flush, pending)
         except BaseException:
             out.close()
             os.unlink(out.name)
