@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import tempfile
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from arno.core.errors import InvalidInput, PayloadTooLarge
+from arno.core.errors import InvalidInput
 from arno.core.schemas import ArtifactCreate, ArtifactOut, BlobOut
 from arno.server.deps import current_principal, get_services
+from arno.server.uploads import receive_to_file
 from arno.services.container import Services
 from arno.services.principal import Principal
-from arno.storage import Hasher, check_hash
+from arno.storage import check_hash
 
 router = APIRouter(tags=["artifacts"])
 Svc = Annotated[Services, Depends(get_services)]
@@ -54,44 +53,6 @@ def blob_exists(hash: str, svc: Svc, who: Who) -> Response:
     return Response(status_code=200, headers={"content-length": str(svc.store.size(hash))})
 
 
-_FLUSH_BYTES = 4 * 1024 * 1024
-
-
-async def _receive_to_file(request: Request, limit: int) -> tuple[str, str, int]:
-    """Stream the body to a temp file while hashing it; never hold it in memory."""
-    svc: Services = request.app.state.services
-    tmp_dir = svc.settings.home / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    hasher = Hasher()
-    size = 0
-    pending: list[bytes] = []
-    pending_bytes = 0
-
-    def flush(chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            hasher.update(chunk)
-            out.write(chunk)
-
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, prefix="upload-") as out:
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"upload over {limit} bytes")
-                pending.append(chunk)
-                pending_bytes += len(chunk)
-                if pending_bytes >= _FLUSH_BYTES:  # hash and write off the event loop
-                    await asyncio.to_thread(flush, pending)
-                    pending, pending_bytes = [], 0
-            if pending:
-                await asyncio.to_thread(flush, pending)
-        except BaseException:
-            out.close()
-            os.unlink(out.name)
-            raise
-    return out.name, hasher.hexdigest(), size
-
-
 @router.put("/blobs/{hash}", response_model=BlobOut)
 async def upload_blob(hash: str, request: Request, who: Who) -> BlobOut:
     """Upload bytes whose BLAKE3 is ``hash``; refused (422) if the content does not match.
@@ -102,7 +63,7 @@ async def upload_blob(hash: str, request: Request, who: Who) -> BlobOut:
         async for _ in request.stream():
             pass
         return BlobOut(hash=hash, size=await run_in_threadpool(svc.store.size, hash))
-    path, actual, _size = await _receive_to_file(request, svc.settings.max_upload_bytes)
+    path, actual, _size = await receive_to_file(request, svc.settings.max_upload_bytes)
     try:
         if actual != hash:
             raise InvalidInput(

@@ -32,7 +32,7 @@ from arno.core.dataset_schemas import (
 )
 from arno.core.errors import InvalidInput
 from arno.server.deps import current_principal, get_services
-from arno.server.routers.artifacts import _receive_to_file
+from arno.server.uploads import receive_to_file
 from arno.services.container import Services
 from arno.services.dataset_query import DatasetQuery
 from arno.services.principal import Principal
@@ -92,7 +92,7 @@ async def upload_pack(hash: str, request: Request, who: Who) -> PackOut:
     stored (422 naming the bad piece). Sending a stored pack again is harmless."""
     svc: Services = request.app.state.services
     check_hash(hash)
-    path, actual, size = await _receive_to_file(request, svc.settings.max_upload_bytes)
+    path, actual, size = await receive_to_file(request, svc.settings.max_upload_bytes)
     try:
         if actual != hash:
             raise InvalidInput(
