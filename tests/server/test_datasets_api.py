@@ -405,3 +405,14 @@ def test_dataset_versions_stay_out_of_the_task_list_unless_asked_for(c):
     typed = c.get(f"{API}/tasks", params={"project": f"{name}-proj",
                                           "type": "data_processing"}).json()["items"]
     assert version["id"] in {t["id"] for t in typed}
+
+
+def test_a_version_cannot_be_deleted_as_a_plain_task(c):
+    name = unique()
+    content = build({"a.txt": b"kept"})
+    v1 = publish(c, name, content.files, content.pack)
+    v2 = publish(c, name, content.files, None, parents=[v1["id"]])
+    r = c.delete(f"{API}/tasks/{v1['id']}")
+    assert r.status_code == 409 and "arno data delete" in r.json()["error"]["message"]
+    assert c.get(f"{API}/datasets/{v1['id']}").status_code == 200
+    assert c.get(f"{API}/datasets/{v2['id']}").json()["parents"] == [v1["id"]]

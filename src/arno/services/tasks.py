@@ -300,7 +300,7 @@ class TaskService:
 
     def delete(self, task_id: str, who: Principal, *, force: bool = False) -> list[str]:
         """Delete a task and its records; returns the blob hashes it referenced."""
-        from arno.db.models import ArtifactRow, DebugSampleRow
+        from arno.db.models import ArtifactRow, DatasetVersionRow, DebugSampleRow
 
         with self.db.write() as s:
             row = get_task_row(s, task_id)
@@ -309,6 +309,9 @@ class TaskService:
                 raise Conflict("task is running; stop it first or pass force")
             if row.status == TaskStatus.published and not force:
                 raise Immutable("task is published; pass force to delete it")
+            if s.get(DatasetVersionRow, task_id) is not None:
+                raise Conflict(f"task {task_id} is a dataset version; delete it as a dataset "
+                               "(`arno data delete`), which checks what depends on it")
             hashes = [
                 h
                 for h in s.scalars(select(ArtifactRow.hash).where(ArtifactRow.task_id == task_id))
