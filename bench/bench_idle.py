@@ -90,8 +90,10 @@ def main() -> None:
              higher_is_better=False)
     c.report("start_to_healthy_second_s", med(ours, "second"), med(peer, "second"),
              higher_is_better=False)
-    c.info(f"ours: `arno up`, {repeat} runs; RSS is the server process; with the local agent "
-           f"`arno up` starts too ({ours['procs'][0]:.0f} processes) {med(ours, 'rss'):.0f} MB; "
+    procs = ours["procs"][0]
+    c.info(f"ours: `arno up`, {repeat} runs; RSS of the server process, whose local agent runs "
+           f"on a thread; all {procs:.0f} process{'es' if procs != 1 else ''} of `arno up`: "
+           f"{med(ours, 'rss'):.0f} MB; "
            f"fresh starts {', '.join(f'{x:.2f}' for x in ours['fresh'])} s; targets RSS "
            "< 150 MB, start < 3 s")
     if peer:

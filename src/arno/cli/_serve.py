@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 import uvicorn
@@ -21,6 +20,10 @@ from arno.core.settings import Settings
 from arno.server.app import create_app
 from arno.server.bootstrap import ensure_local_admin
 from arno.services.container import Services
+
+if TYPE_CHECKING:
+    from arno.agent import Agent
+    from arno.client._session import ApiSession
 
 
 class _Server(uvicorn.Server):
@@ -43,8 +46,10 @@ class _Server(uvicorn.Server):
 
 
 class LocalAgent:
-    """``arno agent daemon --queue default`` as a child of ``arno up``, with the credentials
-    ``arno up`` wrote; its log goes to ``$ARNO_HOME/agent/local-agent.log``."""
+    """An agent serving ``default`` inside the ``arno up`` process, on a thread of its own, with
+    the credentials ``arno up`` wrote: one process to start, stop and size. It talks to the
+    server over HTTP like any agent; tasks still run as child processes. Its log goes to
+    ``$ARNO_HOME/agent/local-agent.log``."""
 
     GRACE = 10.0
 
@@ -54,32 +59,51 @@ class LocalAgent:
         self.access_key = access_key
         self.secret_key = secret_key
         self.log_path = home / "agent" / "local-agent.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.agent: Agent | None = None
+        self.thread: threading.Thread | None = None
+        self._handler: logging.Handler | None = None
 
     def start(self) -> None:
-        env = dict(os.environ)
-        env.update(ARNO_HOME=str(self.home), ARNO_API_HOST=self.url,
-                   ARNO_API_KEY=self.access_key, ARNO_API_SECRET=self.secret_key)
-        env.pop("ARNO_TASK_ID", None)
+        from arno.agent import Agent
+        from arno.client._session import ApiSession
+
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "arno.cli.main", "agent", "daemon", "--queue", "default",
-                 "--grace", str(self.GRACE), "--exit-with-parent", str(os.getpid())],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C goes to the server; the agent is stopped here
-            )
+        self._handler = logging.FileHandler(self.log_path)
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        agent_log = logging.getLogger("arno.agent")
+        agent_log.addHandler(self._handler)
+        agent_log.setLevel(logging.INFO)
+        session = ApiSession(self.url, self.access_key, self.secret_key, retries=0)
+        try:
+            self.agent = Agent(session, None, ["default"], access_key=self.access_key,
+                               secret_key=self.secret_key, grace_seconds=self.GRACE,
+                               work_dir=self.home / "agent")
+        except ArnoError as exc:
+            agent_log.error("the local agent cannot start: %s", exc.message)
+            session.close()
+            return
+        self.thread = threading.Thread(target=self._run, args=(self.agent, session),
+                                       name="arno-local-agent", daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _run(agent: Agent, session: ApiSession) -> None:
+        try:
+            agent.run()
+        except Exception:  # noqa: BLE001 - the server goes on without its agent
+            logging.getLogger("arno.agent").exception("the local agent stopped")
+        finally:
+            session.close()
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=self.GRACE + 10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        """Stop taking tasks, let a running one end (SIGTERM, SIGKILL after the grace)."""
+        if self.agent is not None:
+            self.agent.request_stop("the server is stopping")
+        if self.thread is not None:
+            self.thread.join(timeout=self.GRACE + 10)
+        if self._handler is not None:
+            logging.getLogger("arno.agent").removeHandler(self._handler)
+            self._handler.close()
 
 
 def _local_agent(home: Path, url: str, config_path: Path) -> LocalAgent | None:
