@@ -29,7 +29,9 @@ bytes with 1 MiB overwritten at a random place (80 trials), the new chunks came 
 the median and 3.5 MiB at worst; a 1 MiB average (max 2 or 4 MiB) gave 2.7 MiB and over 5 MiB,
 and a maximum of only twice the average loses the resynchronisation that makes CDC work."""
 EMPTY_HASH = blake3(b"").hexdigest()
-HASH_WORKERS = max(2, min(8, (os.cpu_count() or 2) * 2))
+HASH_WORKERS = max(2, min(8, os.cpu_count() or 2))
+_BATCH = 200
+"""Small files hashed per thread hand-off."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -212,8 +214,10 @@ def hash_one(item: LocalFile) -> HashedFile:
                 digest = blake3(data).hexdigest()
                 return HashedFile(item.path, item.source, size, st.st_mtime_ns, digest,
                                   [digest], [size], stamp)
-            # one pass: each piece hashed on its own and fed to the whole file's hash
-            whole = blake3(max_threads=blake3.AUTO)
+            # one pass: each piece hashed on its own and fed to the whole file's hash (one
+            # thread each: files are hashed side by side, and spreading half a megabyte over
+            # threads costs more than it saves)
+            whole = blake3()
             pieces: list[str] = []
             lengths: list[int] = []
             for chunk in chunker().cut_stream(fh):
@@ -254,15 +258,24 @@ def hash_files(
     seen = known.lookup(todo) if known is not None else {}
     fresh = [item for item in todo if item.source not in seen]
 
-    def one(item: LocalFile) -> HashedFile:
-        done = hash_one(item)
+    def batch(items: list[LocalFile]) -> list[HashedFile]:
+        done = [hash_one(item) for item in items]
         if progress is not None:
-            progress(done.size)
+            progress(sum(h.size for h in done))
         return done
 
     if progress is not None:
         progress(sum(h.size for h in seen.values()))
-    hashed = run_all(one, fresh, workers or HASH_WORKERS, "arno-hash")
+    # small files travel in batches: a thread hand-off per 10 KB file costs more than its hash
+    batches: list[list[LocalFile]] = []
+    for item in fresh:
+        if item.size >= CHUNK_FROM or not batches or len(batches[-1]) >= _BATCH \
+                or batches[-1][-1].size >= CHUNK_FROM:
+            batches.append([item])
+        else:
+            batches[-1].append(item)
+    hashed = [h for done in run_all(batch, batches, workers or HASH_WORKERS, "arno-hash")
+              for h in done]
     if known is not None and hashed:
         known.remember(hashed)
     by_source = {**seen, **{h.source: h for h in hashed}}
