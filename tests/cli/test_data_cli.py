@@ -8,17 +8,7 @@ import os
 import uuid
 from pathlib import Path
 
-
-def tree(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    return root
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+from tests.dataset_trees import read_tree, write_tree
 
 
 def ok(result) -> str:
@@ -29,7 +19,7 @@ def ok(result) -> str:
 def test_create_add_upload_close_get(cli, tmp_path):
     project = f"cli-data/{uuid.uuid4().hex[:6]}"
     files = {"a.csv": b"x,y\n1,2\n", "img/b.bin": os.urandom(1_200_000), "img/c.txt": b"c"}
-    data = tree(tmp_path / "data", files)
+    data = write_tree(tmp_path / "data", files)
 
     vid = ok(cli("data", "create", "--project", project, "--name", "flowers",
                  "--tags", "raw,v1")).strip()
@@ -61,7 +51,7 @@ def test_create_add_upload_close_get(cli, tmp_path):
 
 def test_child_versions_sync_diff_squash_delete(cli, tmp_path):
     project = f"cli-data/{uuid.uuid4().hex[:6]}"
-    data = tree(tmp_path / "data", {"keep.txt": b"k", "edit.txt": b"old", "drop.txt": b"d"})
+    data = write_tree(tmp_path / "data", {"keep.txt": b"k", "edit.txt": b"old", "drop.txt": b"d"})
     out = ok(cli("data", "sync", "--folder", str(data), "--project", project, "--name", "docs"))
     v1 = out.split(":")[0].strip()
     assert "3 added" in out and "finalized" in out
@@ -95,7 +85,7 @@ def test_errors_are_one_line(cli, tmp_path):
     project = f"cli-data/{uuid.uuid4().hex[:6]}"
     assert "no current dataset" in cli.one_error_line(cli("data", "upload"))
     vid = ok(cli("data", "create", "--project", project, "--name", "errs")).strip()
-    good = tree(tmp_path / "good", {"a.txt": b"a"})
+    good = write_tree(tmp_path / "good", {"a.txt": b"a"})
     line = cli.one_error_line(cli("data", "add", "--files", str(good),
                                   "--files", str(tmp_path / "missing")))
     assert "missing" in line
@@ -112,6 +102,6 @@ def test_errors_are_one_line(cli, tmp_path):
     assert "not finalized" in cli.one_error_line(
         cli("data", "create", "--project", project, "--name", "child",
             "--parents", ok(cli("data", "create", "--project", project, "--name", "d")).strip()))
-    copy = tree(tmp_path / "busy", {"mine.txt": b"mine"})
+    copy = write_tree(tmp_path / "busy", {"mine.txt": b"mine"})
     assert "--overwrite" in cli.one_error_line(cli("data", "get", "--id", vid, "--copy",
                                                    str(copy)))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.dataset_trees import read_tree
 
 from arno import Dataset, Task
 from arno.core.errors import Conflict, Immutable, NotFound
@@ -28,10 +29,6 @@ def make_tree(root: Path, files: dict[str, bytes]) -> Path:
         path.write_bytes(data)
     return root
 
-
-def tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def final_version(name: str, proj: str, tmp_path: Path, files: dict[str, bytes] | None = None,
@@ -71,14 +68,14 @@ def test_create_add_upload_finalize_get_round_trip(server, sdk, tmp_path):
     assert found.id == ds.id and found.is_final()
     assert Dataset.get(dataset_tags=["raw"], dataset_project=p).id == ds.id
     local = Path(found.get_local_copy())
-    assert tree_bytes(local) == files
+    assert read_tree(local) == files
     entries = found.file_entries_dict
     assert entries["train/deep/b.bin"].size == 2_500_000
     assert len(entries["train/deep/b.bin"].pieces) > 1
     assert entries["empty.txt"].pieces == []
 
     copy = Path(found.get_mutable_local_copy(tmp_path / "mine"))
-    assert tree_bytes(copy) == files
+    assert read_tree(copy) == files
     (copy / "train" / "a.csv").write_text("mine now")  # writable, and the cache is untouched
     assert (local / "train" / "a.csv").read_bytes() == files["train/a.csv"]
 
@@ -112,7 +109,7 @@ def test_child_versions_know_what_changed(sdk, tmp_path):
     assert again.list_modified_files() == ["edit.txt"]
     assert again.list_removed_files() == ["dir/x.txt", "drop.txt"]
     assert again.stats["added_files"] == 1 and again.stats["removed_files"] == 2
-    assert tree_bytes(Path(again.get_local_copy())) == {
+    assert read_tree(Path(again.get_local_copy())) == {
         "edit.txt": b"new content", "fresh.txt": b"hello", "keep.txt": b"same"}
     # the newest final version is the one found by name; a given version finds that one
     assert Dataset.get(dataset_project=p, dataset_name="notes").id == v2.id
@@ -126,7 +123,7 @@ def test_child_versions_know_what_changed(sdk, tmp_path):
     merged = Dataset.create(dataset_name="merged", dataset_project=p,
                             parent_datasets=[v2, other.id])
     merged.finalize()
-    assert tree_bytes(Path(merged.get_local_copy())) == {
+    assert read_tree(Path(merged.get_local_copy())) == {
         "edit.txt": b"new content", "fresh.txt": b"hello", "keep.txt": b"from other",
         "o.txt": b"o"}
 
@@ -174,7 +171,7 @@ def test_sync_folder_mirrors_a_folder(sdk, tmp_path):
     assert v2.sync_folder(src, dataset_path="data") == (1, 1, 1)
     assert v2.sync_folder(src, dataset_path="data") == (0, 0, 0)  # nothing changed since
     v2.finalize(auto_upload=True)
-    assert tree_bytes(Path(v2.get_local_copy())) == {
+    assert read_tree(Path(v2.get_local_copy())) == {
         "data/a.txt": b"A!", "data/b/d.txt": b"d", "data/e.txt": b"e",
         "readme.md": b"outside the synced folder"}
 
@@ -269,7 +266,7 @@ def test_squash_merges_versions_without_copying(sdk, tmp_path):
     squashed = Dataset.squash("parts-all", dataset_ids=[v1.id, v2])
     assert squashed.is_final() and squashed.parent_datasets == [] and squashed.project == p
     assert sdk.services.store.used_bytes() - before < 10_000  # a manifest, no data
-    assert tree_bytes(Path(squashed.get_local_copy())) == {"a.txt": b"a2", "b.txt": b"b",
+    assert read_tree(Path(squashed.get_local_copy())) == {"a.txt": b"a2", "b.txt": b"b",
                                                            "c.txt": b"c"}
 
 
@@ -284,7 +281,7 @@ def test_external_files_are_linked_not_stored(sdk, tmp_path):
     entries = Dataset.get(dataset_id=ds.id).file_entries_dict
     assert entries["ext/outside.csv"].link == outside.as_uri()
     assert entries["ext/outside.csv"].pieces == []
-    assert tree_bytes(Path(ds.get_local_copy())) == {"ext/outside.csv": b"a,b\n1,2\n",
+    assert read_tree(Path(ds.get_local_copy())) == {"ext/outside.csv": b"a,b\n1,2\n",
                                                     "own.txt": b"own"}
 
     s3 = Dataset.create(dataset_name="s3 links", dataset_project=project())

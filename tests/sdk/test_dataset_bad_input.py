@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.dataset_trees import write_tree
 
 from arno import Dataset
 from arno.client._dataset_download import materialize
@@ -21,12 +22,6 @@ def project() -> str:
     return f"bad/{uuid.uuid4().hex[:8]}"
 
 
-def folder(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    return root
-
 
 def files_under(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
@@ -36,21 +31,21 @@ def files_under(root: Path) -> list[str]:
 @pytest.fixture
 def draft(sdk, tmp_path):
     ds = Dataset.create(dataset_name="inputs", dataset_project=project())
-    ds.add_files(folder(tmp_path / "first", {"first.txt": b"first"}))
+    ds.add_files(write_tree(tmp_path / "first", {"first.txt": b"first"}))
     return ds
 
 
 def test_a_missing_path_is_named_and_nothing_is_added(draft, tmp_path):
     with pytest.raises(InvalidInput, match="no such file or folder: .*nowhere"):
         draft.add_files(tmp_path / "nowhere")
-    good = folder(tmp_path / "good", {"ok.txt": b"ok"})
+    good = write_tree(tmp_path / "good", {"ok.txt": b"ok"})
     with pytest.raises(InvalidInput, match="nowhere"):
         draft.add_files([good, tmp_path / "nowhere"])
     assert draft.list_files() == ["first.txt"]
 
 
 def test_a_broken_symlink_is_named_and_nothing_is_added(draft, tmp_path):
-    src = folder(tmp_path / "src", {"a.txt": b"a", "z.txt": b"z"})
+    src = write_tree(tmp_path / "src", {"a.txt": b"a", "z.txt": b"z"})
     (src / "m-link").symlink_to(tmp_path / "gone")
     with pytest.raises(InvalidInput, match=r"m-link is a broken symbolic link"):
         draft.add_files(src)
@@ -67,7 +62,7 @@ def test_an_unreadable_file_is_named_and_nothing_is_added(draft, monkeypatch):
     root = Path(tempfile.mkdtemp(prefix="arno-unreadable-"))
     root.chmod(0o755)
     try:
-        src = folder(root / "src", {"a.txt": b"a", "secret.txt": b"s", "z.txt": b"z"})
+        src = write_tree(root / "src", {"a.txt": b"a", "secret.txt": b"s", "z.txt": b"z"})
         for p in (src, *src.iterdir()):
             p.chmod(0o755 if p.is_dir() else 0o644)
         (src / "secret.txt").chmod(0o000)
@@ -109,7 +104,7 @@ def test_manifest_paths_that_would_escape_are_refused_before_anything_is_written
 
 def test_a_symlink_in_the_target_cannot_lead_writes_outside(sdk, tmp_path):
     ds = Dataset.create(dataset_name="links", dataset_project=project())
-    ds.add_files(folder(tmp_path / "data", {"sub/inside.txt": b"x", "top.txt": b"t"}))
+    ds.add_files(write_tree(tmp_path / "data", {"sub/inside.txt": b"x", "top.txt": b"t"}))
     ds.finalize(auto_upload=True)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -130,7 +125,7 @@ def test_a_symlink_in_the_target_cannot_lead_writes_outside(sdk, tmp_path):
 def test_a_piece_corrupted_on_the_server_is_detected_and_not_written(sdk, tmp_path):
     payload = os.urandom(200_000)
     ds = Dataset.create(dataset_name="corrupt", dataset_project=project())
-    ds.add_files(folder(tmp_path / "data", {"good.txt": b"fine", "victim.bin": payload}))
+    ds.add_files(write_tree(tmp_path / "data", {"good.txt": b"fine", "victim.bin": payload}))
     ds.finalize(auto_upload=True)
     victim = ds.file_entries_dict["victim.bin"].pieces[0]
     session = _context.session()

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.dataset_trees import read_tree, write_tree
 
 from arno import Dataset
 from arno.sdk import _context, set_session
@@ -53,22 +54,12 @@ class Traffic:
         return sum(n for m, p, _, n in self.calls if m == "GET" and "/datasets/packs/" in p)
 
 
-def folder(root: Path, files: dict[str, bytes]) -> Path:
-    for rel, data in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_bytes(data)
-    return root
-
-
-def read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_an_interrupted_upload_resumes_without_resending_stored_packs(sdk, tmp_path):
     rng = random.Random(9)
     files = {f"part{i}.bin": rng.randbytes(900_000) for i in range(5)}  # ~1 pack each below
-    data = folder(tmp_path / "data", files)
+    data = write_tree(tmp_path / "data", files)
     ds = Dataset.create(dataset_name="resumable", dataset_project=project())
     ds.add_files(data)
     traffic = Traffic()
@@ -90,7 +81,7 @@ def test_an_interrupted_upload_resumes_without_resending_stored_packs(sdk, tmp_p
 
 
 def test_an_upload_in_a_new_process_resumes_from_the_saved_draft(sdk, tmp_path):
-    data = folder(tmp_path / "data", {"a.bin": os.urandom(50_000), "b.txt": b"b"})
+    data = write_tree(tmp_path / "data", {"a.bin": os.urandom(50_000), "b.txt": b"b"})
     ds = Dataset.create(dataset_name="draft", dataset_project=project())
     ds.add_files(data)
     # another process (or this one, restarted) finds the pending changes of the draft
@@ -106,7 +97,7 @@ def test_an_upload_in_a_new_process_resumes_from_the_saved_draft(sdk, tmp_path):
 def test_get_local_copy_is_free_the_second_time_and_read_only(sdk, tmp_path):
     files = {"a.bin": os.urandom(300_000), "dir/b.bin": os.urandom(1_500_000)}
     ds = Dataset.create(dataset_name="cached", dataset_project=project())
-    ds.add_files(folder(tmp_path / "data", files))
+    ds.add_files(write_tree(tmp_path / "data", files))
     ds.finalize(auto_upload=True)
     traffic = Traffic()
     first = Path(Dataset.get(dataset_id=ds.id).get_local_copy())
@@ -125,7 +116,7 @@ def test_get_local_copy_is_free_the_second_time_and_read_only(sdk, tmp_path):
 def test_a_child_of_a_cached_version_downloads_only_the_difference(sdk, tmp_path):
     rng = random.Random(4)
     base = {f"img/{i}.bin": rng.randbytes(200_000) for i in range(10)}
-    data = folder(tmp_path / "data", base)
+    data = write_tree(tmp_path / "data", base)
     p = project()
     v1 = Dataset.create(dataset_name="photos", dataset_project=p)
     v1.add_files(data)
@@ -133,7 +124,7 @@ def test_a_child_of_a_cached_version_downloads_only_the_difference(sdk, tmp_path
     v1_copy = Path(v1.get_local_copy())
 
     new = rng.randbytes(150_000)
-    folder(data, {"img/new.bin": new})
+    write_tree(data, {"img/new.bin": new})
     v2 = Dataset.create(dataset_name="photos", dataset_project=p, parent_datasets=[v1.id])
     v2.sync_folder(data)
     v2.finalize(auto_upload=True)
@@ -151,11 +142,11 @@ def test_a_few_members_of_a_pack_are_read_with_ranges(sdk, tmp_path):
     files = {f"f{i:02d}.bin": rng.randbytes(100_000) for i in range(20)}
     p = project()
     v1 = Dataset.create(dataset_name="ranged", dataset_project=p)
-    v1.add_files(folder(tmp_path / "data", files))
+    v1.add_files(write_tree(tmp_path / "data", files))
     v1.finalize(auto_upload=True)  # one pack of 2 MB
     # a squash of one version holding only two of the files reads just those two members
     v2 = Dataset.create(dataset_name="ranged-two", dataset_project=p)
-    v2.add_files(folder(tmp_path / "two", {"f03.bin": files["f03.bin"],
+    v2.add_files(write_tree(tmp_path / "two", {"f03.bin": files["f03.bin"],
                                            "f17.bin": files["f17.bin"]}))
     v2.finalize(auto_upload=True)
     traffic = Traffic()
@@ -172,7 +163,7 @@ def test_the_cache_keeps_under_its_limit_evicting_the_least_recently_used(
     versions = []
     for name in ("one", "two", "three"):
         ds = Dataset.create(dataset_name=name, dataset_project=p)
-        ds.add_files(folder(tmp_path / name, {"blob.bin": os.urandom(1_000_000)}))
+        ds.add_files(write_tree(tmp_path / name, {"blob.bin": os.urandom(1_000_000)}))
         ds.finalize(auto_upload=True)
         versions.append(ds)
     one = Path(versions[0].get_local_copy())
@@ -188,9 +179,9 @@ def test_the_cache_keeps_under_its_limit_evicting_the_least_recently_used(
 
 def test_a_mutable_copy_refuses_a_folder_with_files_unless_overwrite(sdk, tmp_path):
     ds = Dataset.create(dataset_name="mutable", dataset_project=project())
-    ds.add_files(folder(tmp_path / "data", {"a.txt": b"dataset a", "b.txt": b"dataset b"}))
+    ds.add_files(write_tree(tmp_path / "data", {"a.txt": b"dataset a", "b.txt": b"dataset b"}))
     ds.finalize(auto_upload=True)
-    target = folder(tmp_path / "target", {"a.txt": b"mine", "notes.txt": b"keep me"})
+    target = write_tree(tmp_path / "target", {"a.txt": b"mine", "notes.txt": b"keep me"})
     from arno.core.errors import Conflict
 
     with pytest.raises(Conflict, match="overwrite"):
