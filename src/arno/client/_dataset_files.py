@@ -266,14 +266,11 @@ def hash_files(
 
     if progress is not None:
         progress(sum(h.size for h in seen.values()))
-    # small files travel in batches: a thread hand-off per 10 KB file costs more than its hash
-    batches: list[list[LocalFile]] = []
-    for item in fresh:
-        if item.size >= CHUNK_FROM or not batches or len(batches[-1]) >= _BATCH \
-                or batches[-1][-1].size >= CHUNK_FROM:
-            batches.append([item])
-        else:
-            batches[-1].append(item)
+    # large files one per hand-off, first; small ones in batches, as a thread hand-off per
+    # 10 KB file costs more than its hash (the result is put back in order below)
+    small = [item for item in fresh if item.size < CHUNK_FROM]
+    batches = [[item] for item in fresh if item.size >= CHUNK_FROM]
+    batches += [small[i:i + _BATCH] for i in range(0, len(small), _BATCH)]
     hashed = [h for done in run_all(batch, batches, workers or HASH_WORKERS, "arno-hash")
               for h in done]
     if known is not None and hashed:

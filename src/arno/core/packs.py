@@ -75,13 +75,20 @@ def decode_member(framed: bytes | memoryview, expected_hash: str, size: int) -> 
 
     Raises IntegrityError when the member is damaged or is not the piece it claims to be.
     """
+    data = _checked(framed, expected_hash, size)
+    return data if isinstance(data, bytes) else data.tobytes()
+
+
+def _checked(framed: bytes | memoryview, expected_hash: str, size: int) -> bytes | memoryview:
+    """The decoded piece after checking it: a view into ``framed`` when it is stored as is."""
     view = memoryview(framed)
     if not view:
         raise IntegrityError(f"piece {expected_hash} is empty in storage")
     codec = view[0]
+    data: bytes | memoryview
     try:
         if codec == RAW:
-            data = view[1:].tobytes()
+            data = view[1:]
         elif codec == ZSTD:
             data = zstandard.ZstdDecompressor().decompress(view[1:], max_output_size=size)
         else:
@@ -166,26 +173,20 @@ def read_index(stream: BinaryIO, total_size: int) -> list[Member]:
     return members
 
 
-def check_members(stream: BinaryIO, members: list[Member]) -> int:
-    """Check every member against its hash without keeping the bytes (members stored as is are
-    hashed in place); returns how many passed before the first IntegrityError is raised."""
+def check_members(stream: BinaryIO, members: list[Member]) -> None:
+    """Check every member against its hash without keeping the bytes (members stored as is
+    are hashed in place). Raises MemberError naming the first that does not match."""
     stream.seek(0)
     buf = bytearray(max((m.length for m in members), default=0))
     view = memoryview(buf)
     for done, m in enumerate(members):
-        got = stream.readinto(view[: m.length])  # type: ignore[attr-defined]
         framed = view[: m.length]
-        if got != m.length:
+        if stream.readinto(framed) != m.length:  # type: ignore[attr-defined]
             raise MemberError(done, f"piece {m.hash} is cut short")
-        if framed[0] == RAW and m.length:
-            if m.length - 1 != m.size or blake3(framed[1:]).hexdigest() != m.hash:
-                raise MemberError(done, f"piece {m.hash} does not match its hash")
-        else:
-            try:
-                decode_member(framed, m.hash, m.size)
-            except IntegrityError as exc:
-                raise MemberError(done, exc.message) from None
-    return len(members)
+        try:
+            _checked(framed, m.hash, m.size)
+        except IntegrityError as exc:
+            raise MemberError(done, exc.message) from None
 
 
 class MemberError(IntegrityError):

@@ -80,10 +80,7 @@ class DatasetPackService:
         """Accept the pack at ``path`` (its bytes already hash to ``h``): verify every member,
         store it, record where each new piece lives. Sending a pack again is harmless."""
         members = verify_pack(h, path, size)
-        if self.store.exists(h):
-            path.unlink(missing_ok=True)
-        else:
-            self.store.put_hashed_file(path, h, size)
+        self.store.put_hashed_file(path, h, size)  # a no-op when it is stored already
         first: dict[str, Member] = {}
         for m in members:
             first.setdefault(m.hash, m)

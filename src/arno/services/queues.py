@@ -63,11 +63,8 @@ class QueueService:
         return unsubscribe
 
     def wake(self) -> None:
-        """Wake every long-polling worker of this process (after a notification from
-        another server process)."""
-        self._notify()
-
-    def _notify(self) -> None:
+        """Wake every long-polling worker of this process (after a task was queued here, or
+        on notice from another server process)."""
         with self._listeners_lock:
             listeners = list(self._listeners)
         for callback in listeners:
@@ -166,7 +163,7 @@ class QueueService:
                                 enqueued_at=utcnow()))
             name = queue.name
             notify(s, name)
-        self._notify()
+        self.wake()
         return name
 
     def dequeue_task(self, task_id: str, who: Principal) -> None:
@@ -392,7 +389,7 @@ class QueueService:
                 s.delete(worker)
                 counts["workers"] += 1
         if requeued:
-            self._notify()
+            self.wake()
         return counts
 
 

@@ -74,8 +74,9 @@ class BlobStore:
 
     def put_hashed_file(self, path: str | os.PathLike[str], hash: str, size: int) -> BlobInfo:
         """Store a temp file of the caller's own whose content it has just hashed (to ``hash``,
-        ``size`` bytes): moved into place rather than copied and hashed again. The file is
-        gone afterwards."""
+        ``size`` bytes): moved into place on a local store rather than copied and hashed
+        again; a no-op when the blob is stored already. The caller removes whatever is left at
+        ``path``."""
         return self._store(Path(path), check_hash(hash), size, own=True)
 
     def put_stream(
