@@ -240,6 +240,8 @@ class Agent:
             raise self._fatal
 
     def _away(self, exc: Exception, backoff: _Backoff) -> None:
+        if self.stopping.is_set():
+            return  # the server may well go first when both are stopping: nothing to report
         delay = backoff.next()
         if not self._server_away:
             log.warning("the server is unreachable (%s); retrying with backoff up to %.0f s",

@@ -61,18 +61,18 @@ class LocalAgent:
         self.log_path = home / "agent" / "local-agent.log"
         self.agent: Agent | None = None
         self.thread: threading.Thread | None = None
-        self._handler: logging.Handler | None = None
 
     def start(self) -> None:
         from arno.agent import Agent
         from arno.client._session import ApiSession
 
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._handler = logging.FileHandler(self.log_path)
-        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler = logging.FileHandler(self.log_path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         agent_log = logging.getLogger("arno.agent")
-        agent_log.addHandler(self._handler)
+        agent_log.addHandler(handler)
         agent_log.setLevel(logging.INFO)
+        agent_log.propagate = False  # its file, not the server's console, to the very end
         session = ApiSession(self.url, self.access_key, self.secret_key, retries=0)
         try:
             self.agent = Agent(session, None, ["default"], access_key=self.access_key,
@@ -101,9 +101,6 @@ class LocalAgent:
             self.agent.request_stop("the server is stopping")
         if self.thread is not None:
             self.thread.join(timeout=self.GRACE + 10)
-        if self._handler is not None:
-            logging.getLogger("arno.agent").removeHandler(self._handler)
-            self._handler.close()
 
 
 def _local_agent(home: Path, url: str, config_path: Path) -> LocalAgent | None:
