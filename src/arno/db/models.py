@@ -41,6 +41,8 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Raised on logout-everywhere and password change: older browser sessions stop working."""
 
 
 class ApiKeyRow(Base):
@@ -53,6 +55,12 @@ class ApiKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # a run credential: issued to an agent for one run of ``task_id``, valid only while that
+    # run lasts (revoked when it ends) and never past ``expires_at``
+    task_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE", name="fk_api_keys_task_id"), index=True)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProjectRow(Base):
