@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from arno.sdk import Task, set_session
+from tests.offline_packages import OLD_ID, craft_package
 
 
 @pytest.fixture
@@ -59,3 +60,37 @@ def test_import_refuses_what_is_not_an_offline_task(cli, tmp_path):
     junk.write_bytes(b"not a zip at all")
     assert "offline task" in cli.one_error_line(cli("task", "import", str(junk)))
     assert "no such file" in cli.one_error_line(cli("task", "import", str(tmp_path / "nope")))
+
+
+def _state(cli):
+    with cli.http() as http:
+        users = sorted(u["username"] for u in http.get("/api/v1/users").json())
+        tasks = http.get("/api/v1/tasks", params={"limit": 500, "include_archived": "true"})
+        return users, sorted((t["id"], t["name"], t["status"]) for t in tasks.json()["items"])
+
+
+def test_import_refuses_a_crafted_package_and_changes_nothing(cli, tmp_path):
+    victim = cli.task("offline/victims", "someone's")
+    events = {"method": "POST", "path": f"tasks/{OLD_ID}/events",
+              "body": {"batch_id": "e" * 32, "console": [{"text": "hi", "timestamp": 1.0}]}}
+    cases = {
+        "admin.zip": ([events, {"method": "POST", "path": "users",
+                                "body": {"username": "mallory", "role": "admin"}}], {},
+                      "POST users is not a call an offline task makes"),
+        "delete.zip": ([{"method": "DELETE", "path": f"tasks/{victim}", "body": None}], {},
+                       f"DELETE tasks/{victim}"),
+        "dots.zip": ([{"method": "POST", "path": "/api/v1/../users", "body": {}}], {},
+                     "/api/v1/../users"),
+        "patch.zip": ([events, {"method": "PATCH", "path": f"tasks/{victim}",
+                                "body": {"name": "pwned"}}], {}, f"PATCH tasks/{victim}"),
+        "escape.zip": ([events], {"../../x": "gotcha"}, "'../../x' would escape"),
+    }
+    for name, (calls, extra, named) in cases.items():
+        before = _state(cli)
+        package = craft_package(tmp_path / name, calls, extra=extra)
+        line = cli.one_error_line(cli("task", "import", str(package)))
+        assert named in line and "nothing was imported" in line, line
+        assert _state(cli) == before, name
+    assert not (tmp_path / "x").exists()
+    detail = json.loads(cli("task", "show", victim, "--json").stdout)
+    assert detail["name"] == "someone's"

@@ -1,8 +1,9 @@
 """Offline mode: a whole task recorded to a local folder, uploaded later.
 
 The recorder answers the SDK's requests itself and keeps every change in ``calls.jsonl``
-(plus the files of uploaded artifacts under ``blobs/``). ``import_offline_task`` replays the
-log against a real server under a fresh task id. The folder (or a zip of it) is portable.
+(plus the files of uploaded artifacts under ``blobs/``). ``import_offline_task``
+(``_offline_import``) checks the package and replays the log against a real server under a
+fresh task id. The folder (or a zip of it) is portable.
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ class OfflineSession:
         if path.endswith("/status"):
             task["status"] = body["status"]
             return dict(task)
+        if path.endswith("/archive"):
+            task["archived"] = bool(body.get("archived", True))
+            return dict(task)
         if path.endswith("/events"):
             return {"batch_id": body["batch_id"], "duplicate": False, "points": 0}
         if "/artifacts/" in path and method == "PUT":
@@ -188,46 +192,3 @@ class OfflineSession:
                     zf.write(item, item.relative_to(self.root).as_posix())
         return target
 
-
-def _open_package(source: Path, workdir: Path) -> Path:
-    if source.is_dir():
-        return source
-    if not zipfile.is_zipfile(source):
-        raise InvalidInput(f"{source} is neither an offline task folder nor a zip of one")
-    with zipfile.ZipFile(source) as zf:
-        for member in zf.namelist():
-            target = (workdir / member).resolve()
-            if not str(target).startswith(str(workdir.resolve()) + "/"):
-                raise InvalidInput(f"{source}: member {member!r} would escape the folder")
-        zf.extractall(workdir)
-    return workdir
-
-
-def import_offline_task(session: Any, source: Path, workdir: Path) -> str:
-    """Replay an offline task on the server behind ``session``; return the new task id."""
-    root = _open_package(source, workdir)
-    meta_path = root / "meta.json"
-    calls_path = root / "calls.jsonl"
-    if not meta_path.exists() or not calls_path.exists():
-        raise InvalidInput(f"{source} is not an Arno offline task (no meta.json / calls.jsonl)")
-    if json.loads(meta_path.read_text()).get("format") != FORMAT:
-        raise InvalidInput(f"{source}: unsupported offline format")
-    old_id = json.loads((root / "task.json").read_text())["id"]
-    new_task: str | None = None
-    for hash_file_ in sorted((root / "blobs").glob("*")):
-        if hash_file_.is_file() and not hash_file_.name.startswith("."):
-            session.upload_file(hash_file_)
-    with calls_path.open(encoding="utf-8") as fh:
-        for line in fh:
-            call = json.loads(line)
-            method, path, body = call["method"], call["path"], call["body"]
-            if method == "POST" and path == "tasks":
-                new_task = session.post("tasks", body)["id"]
-                continue
-            if new_task is None:
-                raise InvalidInput(f"{source}: calls before the task was created")
-            path = path.replace(old_id, new_task)
-            session.request(method, path, json_body=body, retry=True)
-    if new_task is None:
-        raise InvalidInput(f"{source}: no task recorded")
-    return new_task
