@@ -103,6 +103,32 @@ def test_arno_up_then_the_tour_just_works(tmp_path: Path):
         copy = Path(re.search(r"COPY (.+)", run.stdout).group(1))  # type: ignore[union-attr]
         assert sorted(p.name for p in copy.iterdir()) == ["day1.csv", "day2.csv"]
         assert (copy / "day2.csv").read_text() == "sensor,value\nA,3\n"
+
+        # "Running elsewhere": the script stops here and runs again on arno up's own agent
+        remote = tmp_path / "remote.py"
+        remote.write_text("from arno import Task\n" + python_blocks()[2]
+                          + "print('REMOTE lr', params['lr'], flush=True)\n"
+                          "task.get_logger().report_single_value('ran_remotely', 1)\n")
+        run = subprocess.run([sys.executable, str(remote)], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert "REMOTE" not in run.stdout
+        queued = re.search(r"arno: task (\w+) queued in default; exiting", run.stderr)
+        assert queued, run.stderr
+        with httpx.Client(base_url=url, auth=(config["api"]["access_key"],
+                                              config["api"]["secret_key"])) as client:
+            remote_id = queued.group(1)
+            deadline = time.monotonic() + 300
+            while (task := client.get(f"/api/v1/tasks/{remote_id}").json())["status"] in (
+                    "queued", "in_progress"):
+                assert time.monotonic() < deadline, task
+                time.sleep(0.2)
+            lines = [ln["text"] for ln in client.get(
+                f"/api/v1/tasks/{remote_id}/console", params={"limit": 1000}).json()]
+            assert task["status"] == "completed", (task["status_message"], lines[-20:])
+            assert "REMOTE lr 0.01" in lines, lines
+            values = client.get(f"/api/v1/tasks/{remote_id}/single_values").json()
+            assert [(v["name"], v["value"]) for v in values] == [("ran_remotely", 1.0)]
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from tests.agent.conftest import agent_env, create_task, enqueue, wait_status
 from tests.conftest import free_port
@@ -132,18 +133,30 @@ def test_arno_up_runs_a_local_agent_serving_default(tmp_path):
                 assert time.monotonic() < deadline, "no local agent registered"
                 time.sleep(0.1)
             assert workers[0]["queues"] == ["default"]
-            agent_pid = workers[0]["info"]["pid"]
+            # the agent is a thread of the server's process, not a process of its own
+            assert workers[0]["info"]["pid"] == proc.pid
             tid = create_task(client, "print('ran on the local agent')\n")
             enqueue(client, tid, "default")
             task = wait_status(client, tid, timeout=60)
             assert task["status"] == "completed"
+            children = psutil.Process(proc.pid).children(recursive=True)
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         out = proc.communicate(timeout=60)[0].decode()
     assert "agent:" in out and "serving queue 'default'" in out
-    with pytest.raises(ProcessLookupError):  # the agent went with the server
-        os.kill(agent_pid, 0)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive  # nothing the server or its agent started outlives Ctrl-C
     assert "stopped" in (home / "agent" / "local-agent.log").read_text()
+    # the agent unregistered before the server went: started again without an agent, the
+    # server lists no worker (a worker that vanished would stay listed until it timed out)
+    proc, url = _up(home, "--no-agent")
+    try:
+        with httpx.Client(base_url=url, auth=(api["access_key"], api["secret_key"]),
+                          timeout=60) as client:
+            assert client.get("/api/v1/workers").json() == []
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
 
 
 def test_arno_up_no_agent(tmp_path):

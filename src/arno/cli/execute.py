@@ -43,6 +43,7 @@ def execute(
         if not requirements.is_file():
             raise InvalidInput(f"no such requirements file: {requirements}")
         reqs = requirements.read_text()
+    params = _parse_args(args)
     body = {
         "project": project,
         "name": name or script.stem,
@@ -54,7 +55,10 @@ def execute(
             "requirements": reqs,
             "python_version": platform.python_version(),
         },
-        "hyperparams": _parse_args(args),
+        "hyperparams": params,
+        # the script is unchanged (it may not import arno): the agent hands it its arguments
+        # on the command line, as `--key value`
+        "runtime": {"args": [a for p in params for a in (f"--{p['name']}", p["value"])]},
     }
     with api() as session:
         task = session.post("tasks", body)
