@@ -26,7 +26,7 @@ from arno.agent._environment import EnvBuilder, sdk_requirement_pins
 from arno.agent._pythons import Interpreters
 from arno.agent._runner import RunContext, TaskRun
 from arno.agent._stats import MachineStats, gpu_indices
-from arno.client import ApiSession, load_config
+from arno.client import ApiSession, keep_delivering, load_config
 from arno.core.errors import (
     ArnoError,
     Forbidden,
@@ -70,8 +70,6 @@ class Agent:
         worker_id: str | None,
         queues: list[str],
         *,
-        access_key: str | None = None,
-        secret_key: str | None = None,
         gpus: list[str] | None = None,
         cpu_only: bool = False,
         services_mode: int = 0,
@@ -116,9 +114,8 @@ class Agent:
         self.interpreters = interpreters
         self.envs = EnvBuilder(self.work_dir, interpreters, use_uv=use_uv,
                                keep_venvs=keep_venvs)
+        # a task never gets the agent's key: each run reports with its own (see TaskRun)
         api_env = {"ARNO_API_HOST": session.host}
-        if access_key and secret_key:
-            api_env.update(ARNO_API_KEY=access_key, ARNO_API_SECRET=secret_key)
         self.stopping = threading.Event()
         self.ctx = RunContext(
             session=session, worker_id=self.worker_id, api_env=api_env, envs=self.envs,
@@ -148,6 +145,9 @@ class Agent:
         if self.stopping.is_set():
             self._raise_fatal()
             return
+        # batches that ended processes left in this machine's spools: now and every minute
+        keep_delivering(self.session, load_config().home, self.stopping,
+                        extra_roots=[self.work_dir / "spool"])
         log.info("worker %s serving %s (%s executor, %s at once, Python %s, GPUs %s)",
                  self.worker_id, ", ".join(self.queues), self.executor, self.capacity,
                  self.interpreters.describe(),
@@ -285,10 +285,12 @@ class Agent:
                 self._server_away = False
             task = reply.get("task")
             if task:
-                self._start(task, reply.get("queue"))
+                self._start(task, reply.get("queue"), reply.get("credential"))
 
-    def _start(self, task: dict[str, Any], queue: str | None) -> None:
-        run = TaskRun(self.ctx, task, queue, on_process_end=self._release)
+    def _start(self, task: dict[str, Any], queue: str | None,
+               credential: dict[str, Any] | None = None) -> None:
+        run = TaskRun(self.ctx, task, queue, on_process_end=self._release,
+                      credential=credential)
         with self._lock:
             accepted = self._accepting
             if accepted:

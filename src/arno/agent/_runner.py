@@ -33,6 +33,7 @@ from arno.agent._process import ChildProcess
 from arno.agent._workspace import Code, checkout, remove
 from arno.client import ApiSession, Reporter
 from arno.core.errors import ArnoError, NotFound, ServerUnavailable
+from arno.core.settings import Settings
 
 log = logging.getLogger("arno.agent")
 
@@ -48,7 +49,7 @@ class RunContext:
 
     session: ApiSession
     worker_id: str
-    api_env: dict[str, str]  # ARNO_API_HOST / KEY / SECRET handed to the task
+    api_env: dict[str, str]  # ARNO_API_HOST handed to the task (its key is the run's own)
     envs: EnvBuilder
     work_dir: Path
     gpus: list[str] | None  # None: leave CUDA_VISIBLE_DEVICES alone
@@ -67,10 +68,21 @@ def _signal_text(code: int) -> str:
         return f"killed by signal {-code}"
 
 
+# what a task's process never inherits from the agent's environment: the agent's own key and,
+# for the agent that runs inside ``arno up``, the server's settings (database URL, store options)
+_SERVER_ENV = frozenset(f"ARNO_{name.upper()}" for name in Settings.model_fields) - {"ARNO_HOME"}
+_NOT_INHERITED = _SERVER_ENV | {
+    "ARNO_API_KEY", "ARNO_API_SECRET", "ARNO_API_HOST", "PYTHONPATH", "PYTHONHOME",
+    "VIRTUAL_ENV", "ARNO_OFFLINE", "ARNO_TASK_ID", "PYTHONSTARTUP", "CONDA_PREFIX"}
+
+
 class TaskRun:
     def __init__(self, ctx: RunContext, task: dict[str, Any], queue: str | None,
-                 on_process_end: Callable[[TaskRun], None] | None = None) -> None:
+                 on_process_end: Callable[[TaskRun], None] | None = None,
+                 credential: dict[str, Any] | None = None) -> None:
         self.ctx = ctx
+        self.credential = credential
+        """The run's own key from the server (the task owner's rights, this run only)."""
         self.on_process_end = on_process_end
         self.task = task
         self.id = str(task["id"])
@@ -148,6 +160,9 @@ class TaskRun:
                 raise SetupFailed("this agent runs tasks in containers (--executor container) "
                                   "but the task names no image; set one with "
                                   "Task.create(docker=...) or use a venv agent")
+            if not self.credential:
+                raise SetupFailed("the server issued no run credential for this task (its "
+                                  "owner no longer exists); clone it as a current user")
             if not use_container:  # the interpreter question first: before any download
                 self.ctx.envs.choose_python(script.get("python_version"))
             self.workspace.mkdir(parents=True, exist_ok=True)
@@ -217,10 +232,13 @@ class TaskRun:
         return [str(a) for a in args] if isinstance(args, list) else []
 
     def _child_env(self, venv: Path | None) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "ARNO_OFFLINE",
-                            "ARNO_TASK_ID", "PYTHONSTARTUP", "CONDA_PREFIX")}
-        env.update(self.ctx.api_env)
+        """The task's environment: the agent's, minus its credentials and server settings,
+        plus the run's own credential."""
+        env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+        env["ARNO_API_HOST"] = self.ctx.api_env["ARNO_API_HOST"]
+        if self.credential:
+            env.update(ARNO_API_KEY=str(self.credential["access_key"]),
+                       ARNO_API_SECRET=str(self.credential["secret_key"]))
         env.update(ARNO_TASK_ID=self.id, ARNO_AGENT_CONSOLE="1", PYTHONUNBUFFERED="1",
                    ARNO_WORKER_ID=self.ctx.worker_id)
         if self.queue:

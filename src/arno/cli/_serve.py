@@ -75,8 +75,7 @@ class LocalAgent:
         agent_log.propagate = False  # its file, not the server's console, to the very end
         session = ApiSession(self.url, self.access_key, self.secret_key, retries=0)
         try:
-            self.agent = Agent(session, None, ["default"], access_key=self.access_key,
-                               secret_key=self.secret_key, grace_seconds=self.GRACE,
+            self.agent = Agent(session, None, ["default"], grace_seconds=self.GRACE,
                                work_dir=self.home / "agent")
         except ArnoError as exc:
             agent_log.error("the local agent cannot start: %s", exc.message)

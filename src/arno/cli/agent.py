@@ -134,7 +134,7 @@ def daemon(
     session = ApiSession(cfg.host, cfg.access_key, cfg.secret_key, retries=0)
     try:
         agent = Agent(
-            session, name, queues, access_key=cfg.access_key, secret_key=cfg.secret_key,
+            session, name, queues,
             gpus=gpu_list, cpu_only=cpu_only, services_mode=services_mode, executor=executor,
             pythons=python or None, work_dir=work_dir, heartbeat_interval=heartbeat,
             grace_seconds=grace, finish_tasks=finish_tasks, container_engine=container_engine,

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from arno.core.limits import (
+    MAX_LIST,
+    MAX_NAME,
+    MAX_REF,
+    MAX_SCRIPT_BYTES,
+    MAX_TAGS,
+    MAX_TEXT,
+    MAX_URI,
+    MAX_VALUE,
+    FigureJson,
+    Id,
+    Int32,
+    Int64,
+    JsonObject,
+    check_json,
+)
 from arno.core.status import TaskStatus, TaskType
 
 Role = Literal["admin", "user"]
@@ -35,7 +51,7 @@ class UserOut(_Model):
 
 
 class KeyCreate(_Model):
-    user: str | None = None
+    user: str | None = Field(default=None, max_length=MAX_REF)
     """Username or id of the key's owner; default is the caller."""
     label: str = Field(default="", max_length=256)
 
@@ -60,6 +76,8 @@ class WhoAmI(_Model):
     user_id: str
     username: str
     role: Role
+    run_task_id: str | None = None
+    """Set when the caller is a task run's credential (scoped to that run)."""
 
 
 # ---- projects -------------------------------------------------------------------------------
@@ -67,7 +85,7 @@ class WhoAmI(_Model):
 
 class ProjectCreate(_Model):
     name: str = Field(min_length=1, max_length=512)
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_TEXT)
 
 
 class ProjectOut(_Model):
@@ -85,29 +103,34 @@ class ProjectOut(_Model):
 
 class ScriptInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
-    repository: str | None = None
-    branch: str | None = None
-    commit: str | None = None
-    diff: str | None = None
-    entry_point: str | None = None
-    working_dir: str | None = None
-    requirements: str | None = None
-    python_version: str | None = None
+    repository: str | None = Field(default=None, max_length=MAX_URI)
+    branch: str | None = Field(default=None, max_length=MAX_NAME)
+    commit: str | None = Field(default=None, max_length=MAX_REF)
+    diff: str | None = Field(default=None, max_length=MAX_SCRIPT_BYTES)
+    entry_point: str | None = Field(default=None, max_length=MAX_URI)
+    working_dir: str | None = Field(default=None, max_length=MAX_URI)
+    requirements: str | None = Field(default=None, max_length=MAX_VALUE)
+    python_version: str | None = Field(default=None, max_length=MAX_REF)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ScriptInfo:
+        check_json(self.model_dump(exclude_none=True), max_bytes=MAX_SCRIPT_BYTES, what="script")
+        return self
 
 
 class HyperParam(_Model):
     section: str = Field(min_length=1, max_length=256)
     name: str = Field(min_length=1, max_length=512)
-    value: str = ""
-    type: str = ""
-    description: str = ""
+    value: str = Field(default="", max_length=MAX_VALUE)
+    type: str = Field(default="", max_length=64)
+    description: str = Field(default="", max_length=MAX_TEXT)
 
 
 class ConfigurationItem(_Model):
     name: str = Field(min_length=1, max_length=256)
-    type: str = "dictionary"
-    value: str = ""
-    description: str = ""
+    type: str = Field(default="dictionary", max_length=32)
+    value: str = Field(default="", max_length=MAX_VALUE)
+    description: str = Field(default="", max_length=MAX_TEXT)
 
 
 class TaskCreate(_Model):
@@ -116,14 +139,14 @@ class TaskCreate(_Model):
     name: str = Field(min_length=1, max_length=512)
     type: TaskType = TaskType.training
     status: TaskStatus = TaskStatus.created
-    tags: list[str] = Field(default_factory=list)
-    comment: str = ""
-    parent_id: str | None = None
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    comment: str = Field(default="", max_length=MAX_TEXT)
+    parent_id: Id | None = None
     script: ScriptInfo | None = None
-    hyperparams: list[HyperParam] = Field(default_factory=list)
-    configurations: list[ConfigurationItem] = Field(default_factory=list)
-    user_properties: dict[str, Any] = Field(default_factory=dict)
-    runtime: dict[str, Any] = Field(default_factory=dict)
+    hyperparams: list[HyperParam] = Field(default_factory=list, max_length=MAX_LIST)
+    configurations: list[ConfigurationItem] = Field(default_factory=list, max_length=MAX_LIST)
+    user_properties: JsonObject = Field(default_factory=dict)
+    runtime: JsonObject = Field(default_factory=dict)
 
     @field_validator("tags")
     @classmethod
@@ -144,13 +167,13 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 class TaskUpdate(_Model):
     name: str | None = Field(default=None, min_length=1, max_length=512)
-    comment: str | None = None
-    tags: list[str] | None = None
+    comment: str | None = Field(default=None, max_length=MAX_TEXT)
+    tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
     type: TaskType | None = None
     script: ScriptInfo | None = None
-    user_properties: dict[str, Any] | None = None
-    runtime: dict[str, Any] | None = None
-    last_iteration: int | None = None
+    user_properties: JsonObject | None = None
+    runtime: JsonObject | None = None
+    last_iteration: Int64 | None = None
 
     @field_validator("tags")
     @classmethod
@@ -160,7 +183,7 @@ class TaskUpdate(_Model):
 
 class StatusChange(_Model):
     status: TaskStatus
-    message: str = ""
+    message: str = Field(default="", max_length=MAX_TEXT)
     force: bool = False
 
 
@@ -213,9 +236,9 @@ class TaskPage(_Model):
 
 
 class CloneRequest(_Model):
-    name: str | None = None
-    project: str | None = None
-    parent_id: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=512)
+    project: str | None = Field(default=None, min_length=1, max_length=512)
+    parent_id: Id | None = None
 
 
 # ---- events ---------------------------------------------------------------------------------
@@ -226,7 +249,7 @@ class ScalarSeriesIn(_Model):
 
     metric: str = Field(min_length=1, max_length=256)
     variant: str = Field(min_length=1, max_length=256)
-    iterations: list[int]
+    iterations: list[Int64]
     values: list[float]
     timestamps: list[float]
 
@@ -240,20 +263,20 @@ class SingleValueIn(_Model):
 class PlotIn(_Model):
     metric: str = Field(min_length=1, max_length=256)
     variant: str = Field(min_length=1, max_length=256)
-    iteration: int = 0
-    figure: dict[str, Any]
+    iteration: Int64 = 0
+    figure: FigureJson
     timestamp: float
 
 
 class DebugSampleIn(_Model):
     metric: str = Field(min_length=1, max_length=256)
     variant: str = Field(min_length=1, max_length=256)
-    iteration: int = 0
+    iteration: Int64 = 0
     kind: Literal["image", "audio", "video", "html", "file"] = "image"
     hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    url: str = ""
-    content_type: str = ""
-    size: int = 0
+    url: str = Field(default="", max_length=MAX_URI)
+    content_type: str = Field(default="", max_length=128)
+    size: Int64 = Field(default=0, ge=0)
     timestamp: float
 
 
@@ -270,7 +293,7 @@ class EventBatch(_Model):
     plots: list[PlotIn] = Field(default_factory=list)
     debug_samples: list[DebugSampleIn] = Field(default_factory=list)
     console: list[ConsoleLineIn] = Field(default_factory=list)
-    last_iteration: int | None = None
+    last_iteration: Int64 | None = None
 
 
 class BatchResult(_Model):
@@ -334,11 +357,11 @@ class ArtifactCreate(_Model):
     type: str = Field(default="file", max_length=32)
     mode: Literal["input", "output"] = "output"
     file_name: str = Field(default="", max_length=512)
-    content_type: str = "application/octet-stream"
+    content_type: str = Field(default="application/octet-stream", max_length=128)
     hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    uri: str = ""
+    uri: str = Field(default="", max_length=MAX_URI)
     preview: str = Field(default="", max_length=65536)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: JsonObject = Field(default_factory=dict)
 
 
 class ArtifactOut(_Model):
@@ -415,18 +438,19 @@ class QueueEntryOut(_Model):
 
 
 class EnqueueRequest(_Model):
-    queue: str = "default"
+    queue: str = Field(default="default", min_length=1, max_length=MAX_REF)
     """Queue name or id."""
-    priority: int = 0
+    priority: Int32 = 0
     max_retries: int | None = Field(default=None, ge=0, le=100)
 
 
 class WorkerRegister(_Model):
     id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")
-    host: str = ""
-    queues: list[str] = Field(min_length=1)
-    gpus: list[str] = Field(default_factory=list)
-    info: dict[str, Any] = Field(default_factory=dict)
+    host: str = Field(default="", max_length=256)
+    queues: list[Annotated[str, Field(max_length=MAX_REF)]] = Field(min_length=1, max_length=256)
+    gpus: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+        default_factory=list, max_length=1024)
+    info: JsonObject = Field(default_factory=dict)
 
 
 class WorkerOut(_Model):
@@ -443,8 +467,8 @@ class WorkerOut(_Model):
 
 
 class Heartbeat(_Model):
-    stats: dict[str, Any] = Field(default_factory=dict)
-    task_ids: list[str] = Field(default_factory=list)
+    stats: JsonObject = Field(default_factory=dict)
+    task_ids: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
 
 
 class HeartbeatReply(_Model):
@@ -454,16 +478,26 @@ class HeartbeatReply(_Model):
 
 
 class DequeueRequest(_Model):
-    queues: list[str] = Field(min_length=1)
+    queues: list[Annotated[str, Field(max_length=MAX_REF)]] = Field(min_length=1, max_length=256)
     wait: float = Field(default=30.0, ge=0, le=120)
+
+
+class RunCredential(_Model):
+    """The key a task's process reports with: the owner's rights, for this run only."""
+
+    access_key: str
+    secret_key: str
+    expires_at: datetime
 
 
 class DequeueReply(_Model):
     task: TaskDetail | None
     queue: str | None = None
     lease_seconds: float
+    credential: RunCredential | None = None
+    """Handed to the task's process in place of the agent's own key."""
 
 
 class TaskDone(_Model):
-    exit_code: int
-    message: str = ""
+    exit_code: Int64
+    message: str = Field(default="", max_length=MAX_TEXT)

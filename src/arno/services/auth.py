@@ -18,6 +18,7 @@ from arno.core.ids import as_utc, is_id, utcnow
 from arno.core.schemas import KeyCreated, KeyOut, UserOut
 from arno.db.engine import Database
 from arno.db.models import ApiKeyRow, UserRow
+from arno.services import run_credentials
 from arno.services.principal import Principal
 
 _hasher = PasswordHasher()
@@ -31,8 +32,9 @@ this time."""
 
 # one round trip for what every request with an API key needs to know
 _KEY_AND_USER = select(
-    ApiKeyRow.id, ApiKeyRow.secret_hash, ApiKeyRow.revoked_at, UserRow.id.label("user_id"),
-    UserRow.username, UserRow.role, UserRow.disabled,
+    ApiKeyRow.id, ApiKeyRow.secret_hash, ApiKeyRow.revoked_at, ApiKeyRow.task_id,
+    ApiKeyRow.expires_at, UserRow.id.label("user_id"), UserRow.username, UserRow.role,
+    UserRow.disabled,
 ).join(UserRow, UserRow.id == ApiKeyRow.user_id)
 
 
@@ -42,6 +44,20 @@ def _new_access_key() -> str:
 
 def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
+
+
+_dummy_hash: list[str] = []
+
+
+def _check_dummy(secret: str) -> None:
+    """Verify ``secret`` against a hash of a random password nobody knows, made once per
+    process by the same hasher (so with the same cost as every stored hash)."""
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash(secrets.token_urlsafe(16)))
+    try:
+        _hasher.verify(_dummy_hash[0], secret)
+    except (VerificationError, InvalidHashError):
+        pass
 
 
 class AuthService:
@@ -71,20 +87,32 @@ class AuthService:
         if key is not None:
             if key.revoked_at is not None or key.disabled:
                 raise Unauthorized("invalid credentials")
-            self._verify(f"k:{key.id}", key.secret_hash, secret)
-            self._touch(key.id)
-            principal = Principal(key.user_id, key.username, key.role, key.id)
+            if key.expires_at is not None and as_utc(key.expires_at) <= utcnow():
+                raise Unauthorized("invalid credentials")
+            if key.task_id is not None:  # a task run's credential: no argon2, no touch
+                if not run_credentials.check_secret(key.secret_hash, secret):
+                    raise Unauthorized("invalid credentials")
+                principal = Principal(key.user_id, key.username, key.role, key.id,
+                                      run_task_id=key.task_id)
+            else:
+                self._verify(f"k:{key.id}", key.secret_hash, secret)
+                self._touch(key.id)
+                principal = Principal(key.user_id, key.username, key.role, key.id)
             with self._lock:
                 if len(self._principals) > 10_000:
                     self._principals.clear()
                 self._principals[login] = (digest, principal, now + PRINCIPAL_SECONDS)
             return principal
         with self.db.read() as s:
-            user = s.scalar(select(UserRow).where(UserRow.username == login))
-            if user is None or user.disabled or not user.password_hash:
-                raise Unauthorized("invalid credentials")
-            self._verify(f"u:{user.id}", user.password_hash, secret)
-            return Principal(user.id, user.username, user.role, None)
+            user = s.execute(select(
+                UserRow.id, UserRow.username, UserRow.role, UserRow.disabled,
+                UserRow.password_hash,
+            ).where(UserRow.username == login)).first()
+        if user is None or user.disabled or not user.password_hash:
+            _check_dummy(secret)  # as slow as a wrong password: no telling who exists
+            raise Unauthorized("invalid credentials")
+        self._verify(f"u:{user.id}", user.password_hash, secret)
+        return Principal(user.id, user.username, user.role, None)
 
     def _touch(self, key_id: str) -> None:
         """Record when a key was last used, at most once a minute per key (not a write per
@@ -140,6 +168,7 @@ class AuthService:
         with self.db.write() as s:
             row = _find_user(s, user)
             row.disabled = disabled
+            row.session_version += 1  # its browser sessions end (and stay ended if re-enabled)
             out = _user_out(row)
         self._forget()
         return out
@@ -148,7 +177,9 @@ class AuthService:
         if len(password) < 8:
             raise InvalidInput("a password needs at least 8 characters")
         with self.db.write() as s:
-            _find_user(s, user).password_hash = _hasher.hash(password)
+            row = _find_user(s, user)
+            row.password_hash = _hasher.hash(password)
+            row.session_version += 1  # every browser session of this user ends
         self._forget()
 
     def count_users(self) -> int:
@@ -173,7 +204,9 @@ class AuthService:
 
     def list_keys(self, *, user_id: str | None = None) -> list[KeyOut]:
         with self.db.read() as s:
-            q = select(ApiKeyRow, UserRow.username).join(UserRow, UserRow.id == ApiKeyRow.user_id)
+            q = (select(ApiKeyRow, UserRow.username)
+                 .join(UserRow, UserRow.id == ApiKeyRow.user_id)
+                 .where(ApiKeyRow.task_id.is_(None)))  # run credentials are not listed
             if user_id is not None:
                 q = q.where(ApiKeyRow.user_id == user_id)
             return [_key_out(k, name) for k, name in s.execute(q.order_by(ApiKeyRow.created_at))]

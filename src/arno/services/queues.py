@@ -9,6 +9,7 @@ Dequeue is atomic: on SQLite every write transaction holds the database lock fro
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,19 +17,22 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from arno.core.errors import Conflict, InvalidInput, NotFound
+from arno.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from arno.core.ids import as_utc, is_id, utcnow
 from arno.core.schemas import DequeueReply, QueueEntryOut, QueueOut, WorkerOut, WorkerRegister
 from arno.core.status import TaskStatus
 from arno.db.engine import Database
 from arno.db.models import ProjectRow, QueueEntryRow, QueueRow, TaskRow, UserRow, WorkerRow
 from arno.db.notify import notify
-from arno.services import queue_pop_pg
+from arno.services import queue_pop_pg, run_credentials
 from arno.services.principal import Principal
 from arno.services.tasks import get_task_row, task_detail
 
 SYSTEM_QUEUES = ("default", "services")
 WORKER_LOST = "worker lost: its lease expired"
+OWNER_CACHE_SECONDS = 30.0
+"""How long a worker's owner is remembered without a database read (a worker's owner only
+changes when it is forgotten and registered again by someone else)."""
 
 
 
@@ -49,6 +53,7 @@ class QueueService:
         self.worker_timeout = worker_timeout
         self._listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
+        self._owners: dict[str, tuple[str | None, float]] = {}  # worker id -> (user, until)
 
     # ---- wake-ups for long-polling workers ---------------------------------------------------
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
@@ -159,6 +164,8 @@ class QueueService:
             if max_retries is not None:
                 task.max_retries = max_retries
             task.updated_at = utcnow()
+            # an entry left behind by an older server would break the unique task_id
+            s.execute(delete(QueueEntryRow).where(QueueEntryRow.task_id == task.id))
             s.add(QueueEntryRow(queue_id=queue.id, task_id=task.id, priority=priority,
                                 enqueued_at=utcnow()))
             name = queue.name
@@ -195,6 +202,7 @@ class QueueService:
                     task.status_message = f"{message} (stopping on {task.worker_id})"
                     return "stopping"
                 self._finish(task, TaskStatus.stopped, message)
+                run_credentials.revoke(s, task_id)
                 return "stopped"
             raise Conflict(f"task is {status}; only queued or running tasks can be aborted")
 
@@ -209,21 +217,38 @@ class QueueService:
         task.lease_expires_at = None
         task.queue_id = None if status != TaskStatus.queued else task.queue_id
 
-    def pop(self, worker_id: str, queues: list[str]) -> DequeueReply | None:
+    def pop(self, worker_id: str, queues: list[str], who: Principal | None = None
+            ) -> DequeueReply | None:
         """Give the next task of the first non-empty queue to ``worker_id``, leased: the
-        task as the agent needs it to start, or None when every queue is empty."""
+        task as the agent needs it to start, with the run credential its process reports
+        with, or None when every queue is empty. ``who`` (None: the server itself) must own
+        the worker."""
+        if who is not None:
+            self.check_worker_owner(worker_id, who)
         now = utcnow()
         lease = now + timedelta(seconds=self.lease_seconds)
+        expires = run_credentials.expiry(lease, self.lease_seconds)
         if not self.db.is_sqlite:
             with self.db.autocommit() as conn:
-                return queue_pop_pg.pop(conn, worker_id, queues, now=now, lease=lease,
-                                        lease_seconds=self.lease_seconds)
+                reply = queue_pop_pg.pop(conn, worker_id, queues, now=now, lease=lease,
+                                         lease_seconds=self.lease_seconds)
+            if reply is None or reply.task is None:
+                return reply
+            with self.db.write() as s:
+                reply.credential = run_credentials.issue(
+                    s, task_id=reply.task.id, worker_id=worker_id,
+                    owner_id=reply.task.owner_id, expires_at=expires, now=now)
+            return reply
         with self.db.write() as s:
             got = self._take_sqlite(s, worker_id, queues, now, lease)
             if got is None:
                 return None
-            return DequeueReply(task=task_detail(s, got[0], metrics=False), queue=got[1],
-                                lease_seconds=self.lease_seconds)
+            detail = task_detail(s, got[0], metrics=False)
+            credential = run_credentials.issue(s, task_id=detail.id, worker_id=worker_id,
+                                               owner_id=detail.owner_id, expires_at=expires,
+                                               now=now)
+            return DequeueReply(task=detail, queue=got[1], lease_seconds=self.lease_seconds,
+                                credential=credential)
 
     @staticmethod
     def _take_sqlite(s: Session, worker_id: str, queues: list[str], now: datetime,
@@ -260,8 +285,12 @@ class QueueService:
                 return task.id, name
         return None
 
-    def done(self, worker_id: str, task_id: str, exit_code: int, message: str) -> TaskStatus:
-        """The agent's word on how the process ended; the task's own report wins if final."""
+    def done(self, worker_id: str, task_id: str, exit_code: int, message: str,
+             who: Principal | None = None) -> TaskStatus:
+        """The agent's word on how the process ended; the task's own report wins if final.
+        The run's credential stops working."""
+        if who is not None:
+            self.check_worker_owner(worker_id, who)
         with self.db.write() as s:
             # the worker's row first, as a heartbeat locks it (then its tasks): no deadlock
             worker = s.get(WorkerRow, worker_id, with_for_update=True)
@@ -270,6 +299,7 @@ class QueueService:
                 worker.task_ids = [t for t in (worker.task_ids or []) if t != task_id]
             if task.worker_id != worker_id:
                 return TaskStatus(task.status)
+            run_credentials.revoke(s, task_id)
             if task.status == TaskStatus.in_progress:
                 if task.abort_requested:
                     self._finish(task, TaskStatus.stopped, message or "aborted")
@@ -285,6 +315,7 @@ class QueueService:
 
     # ---- workers -----------------------------------------------------------------------------
     def register(self, req: WorkerRegister, who: Principal) -> WorkerOut:
+        who.require_personal("register a worker")
         now = utcnow()
         with self.db.write() as s:
             row = s.get(WorkerRow, req.id)
@@ -300,15 +331,21 @@ class QueueService:
             row.info = req.info
             row.last_seen_at = now
             s.flush()
-            return self._worker_out(s, row)
+            out = self._worker_out(s, row)
+        self._owners.pop(req.id, None)
+        return out
 
-    def heartbeat(self, worker_id: str, stats: dict[str, Any], task_ids: list[str]
-                  ) -> list[str]:
-        """Renew the worker and the leases of the tasks it runs; return those to stop."""
+    def heartbeat(self, worker_id: str, stats: dict[str, Any], task_ids: list[str],
+                  who: Principal | None = None) -> list[str]:
+        """Renew the worker and the leases of the tasks it runs (and their run credentials);
+        return those to stop."""
+        if who is not None:
+            self.check_worker_owner(worker_id, who)
         now = utcnow()
         abort: list[str] = []
         with self.db.write() as s:
-            row = s.get(WorkerRow, worker_id)
+            # locked: the reaper may be forgetting this worker at this very moment
+            row = s.get(WorkerRow, worker_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no worker {worker_id!r}; register it first")
             row.last_seen_at = now
@@ -320,12 +357,15 @@ class QueueService:
                     abort.append(tid)
                     continue
                 task.lease_expires_at = now + timedelta(seconds=self.lease_seconds)
+                run_credentials.extend(s, tid, worker_id, run_credentials.expiry(
+                    task.lease_expires_at, self.lease_seconds))
             row.task_ids = [t for t in task_ids if t not in abort] + [
                 t for t in (row.task_ids or []) if t not in task_ids and _holds(s, t, worker_id)
             ]
         return abort
 
     def unregister(self, worker_id: str, who: Principal) -> None:
+        who.require_personal("unregister a worker")
         with self.db.write() as s:
             row = s.get(WorkerRow, worker_id)
             if row is None:
@@ -333,6 +373,27 @@ class QueueService:
             if row.user_id != who.user_id:
                 who.require_admin()
             s.delete(row)
+        self._owners.pop(worker_id, None)
+
+    def check_worker_owner(self, worker_id: str, who: Principal) -> None:
+        """Only the user who registered a worker (or an admin) may act as it: take tasks,
+        renew its leases, report its tasks' ends (403 for anyone else; 404 for no worker)."""
+        who.require_personal("act as a worker")
+        now = time.monotonic()
+        hit = self._owners.get(worker_id)
+        if hit is None or hit[1] < now:
+            with self.db.read() as s:
+                row = s.get(WorkerRow, worker_id)
+                if row is None:
+                    raise NotFound(f"no worker {worker_id!r}; register it first")
+                owner = row.user_id
+            if len(self._owners) > 10_000:
+                self._owners.clear()
+            self._owners[worker_id] = (owner, now + OWNER_CACHE_SECONDS)
+        else:
+            owner = hit[0]
+        if owner != who.user_id and not who.is_admin:
+            raise Forbidden(f"worker {worker_id!r} belongs to another user")
 
     def workers(self) -> list[WorkerOut]:
         with self.db.read() as s:
@@ -370,6 +431,7 @@ class QueueService:
                            if task.worker_id else None)
                 if lost_by is not None:  # it no longer runs there
                     lost_by.task_ids = [t for t in (lost_by.task_ids or []) if t != task.id]
+                run_credentials.revoke(s, task.id)
                 if (task.attempt or 0) <= (task.max_retries or 0) and task.queue_id:
                     task.status = TaskStatus.queued.value
                     task.status_message = f"{WORKER_LOST}; queued again (attempt {task.attempt})"

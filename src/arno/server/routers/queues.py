@@ -7,9 +7,10 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from arno.core.limits import MAX_TEXT
 from arno.core.schemas import (
     DequeueReply,
     DequeueRequest,
@@ -35,7 +36,7 @@ Who = Annotated[Principal, Depends(current_principal)]
 
 
 class AbortBody(BaseModel):
-    message: str = "aborted"
+    message: str = Field(default="aborted", max_length=MAX_TEXT)
 
 
 class AbortReply(BaseModel):
@@ -105,7 +106,7 @@ def unregister_worker(worker_id: str, svc: Svc, who: Who) -> Response:
 
 @router.post("/workers/{worker_id}/heartbeat", response_model=HeartbeatReply)
 def heartbeat(worker_id: str, body: Heartbeat, svc: Svc, who: Who) -> HeartbeatReply:
-    abort = svc.queues.heartbeat(worker_id, body.stats, body.task_ids)
+    abort = svc.queues.heartbeat(worker_id, body.stats, body.task_ids, who)
     return HeartbeatReply(abort=abort, lease_seconds=svc.queues.lease_seconds)
 
 
@@ -122,7 +123,7 @@ async def dequeue(worker_id: str, body: DequeueRequest, request: Request, who: W
     try:
         while True:
             wake.clear()
-            got = await run_in_threadpool(svc.queues.pop, worker_id, body.queues)
+            got = await run_in_threadpool(svc.queues.pop, worker_id, body.queues, who)
             if got is not None:
                 return Response(got.model_dump_json(), media_type="application/json")
             remaining = deadline - time.monotonic()
@@ -140,5 +141,5 @@ async def dequeue(worker_id: str, body: DequeueRequest, request: Request, who: W
 
 @router.post("/workers/{worker_id}/tasks/{task_id}/done", response_model=TaskOut)
 def task_done(worker_id: str, task_id: str, body: TaskDone, svc: Svc, who: Who) -> TaskOut:
-    svc.queues.done(worker_id, task_id, body.exit_code, body.message)
+    svc.queues.done(worker_id, task_id, body.exit_code, body.message, who)
     return svc.tasks.get(task_id)

@@ -24,7 +24,8 @@ class DisabledChange(BaseModel):
 
 @router.get("/me", response_model=WhoAmI)
 def whoami(who: Who) -> WhoAmI:
-    return WhoAmI(user_id=who.user_id, username=who.username, role=who.role)  # type: ignore[arg-type]
+    return WhoAmI(user_id=who.user_id, username=who.username, role=who.role,  # type: ignore[arg-type]
+                  run_task_id=who.run_task_id)
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -50,6 +51,7 @@ def set_user_disabled(user: str, body: DisabledChange, svc: Svc, who: Who) -> Us
 @router.get("/keys", response_model=list[KeyOut])
 def list_keys(svc: Svc, who: Who, all: bool = False) -> list[KeyOut]:
     """Your own keys; admins may pass ``all=true`` to see everyone's."""
+    who.require_personal("list API keys")
     if all:
         who.require_admin()
         return svc.auth.list_keys()
@@ -59,6 +61,7 @@ def list_keys(svc: Svc, who: Who, all: bool = False) -> list[KeyOut]:
 @router.post("/keys", response_model=KeyCreated, status_code=201)
 def create_key(body: KeyCreate, svc: Svc, who: Who) -> KeyCreated:
     """A key for yourself; only admins create keys for other users."""
+    who.require_personal("create API keys")
     owner = body.user or who.user_id
     if owner not in (who.user_id, who.username):
         who.require_admin()
@@ -67,6 +70,7 @@ def create_key(body: KeyCreate, svc: Svc, who: Who) -> KeyCreated:
 
 @router.delete("/keys/{key}", response_model=KeyOut)
 def revoke_key(key: str, svc: Svc, who: Who) -> KeyOut:
+    who.require_personal("revoke API keys")
     found = svc.auth.get_key(key)
     if found.user_id != who.user_id:
         who.require_admin()
