@@ -1,5 +1,6 @@
 """Fixtures of the web UI tests: tasks made in bulk, a signed-in HTTP client, and a real
-Chromium driven by Playwright (skipped, saying why, where the browser is absent)."""
+Chromium driven by Playwright (skipped, saying why, where the browser is absent; failed instead
+when the ``CI`` variable is set)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -100,16 +101,24 @@ def csrf_of(html: str) -> str:
 # ---- the browser ---------------------------------------------------------------------------
 
 
+def no_browser(reason: str) -> NoReturn:
+    """Skip a browser test, saying why; under CI (``CI`` set, as ``.ci/run`` does) fail
+    instead, so that a run without the browser cannot pass as if the UI had been tested."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but the browser tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)"
-                    " to run the browser tests")
+        no_browser(f"{CHROMIUM} is absent: install Debian's chromium (apt-get install chromium)"
+                   " to run the browser tests")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed (pip install playwright; never `playwright "
-                    "install`: the tests use Debian's chromium)")
+        no_browser("playwright is not installed (pip install playwright; never `playwright "
+                   "install`: the tests use Debian's chromium)")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
