@@ -16,6 +16,7 @@ from typing import Annotated, Literal, NotRequired
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, with_config
 from typing_extensions import TypedDict
 
+from arno.core.limits import MAX_LIST, MAX_TAGS, MAX_TEXT, Id
 from arno.core.schemas import clean_tags
 
 EMPTY_HASH = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
@@ -57,13 +58,13 @@ class _Model(BaseModel):
 class DatasetCreate(_Model):
     name: str = Field(min_length=1, max_length=512)
     project: str = Field(min_length=1, max_length=512)
-    parents: list[str] = Field(default_factory=list)
+    parents: list[Id] = Field(default_factory=list, max_length=1024)
     """Version ids, merged in order (a later parent wins on the same path)."""
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     version: str | None = Field(default=None, min_length=1, max_length=64)
     """None: ``1.0.0`` for a dataset's first version, else the highest parent's (or, without
     parents, the dataset's highest) version with its last number raised to the first free one."""
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_TEXT)
 
     @field_validator("tags")
     @classmethod
@@ -110,7 +111,7 @@ class DatasetVersionOut(_Model):
 class SquashRequest(_Model):
     name: str = Field(min_length=1, max_length=512)
     project: str = Field(min_length=1, max_length=512)
-    ids: list[str] = Field(min_length=1)
+    ids: list[Id] = Field(min_length=1, max_length=MAX_LIST)
     """Final versions, merged in order (a later one wins on the same path)."""
 
 

@@ -7,6 +7,7 @@ writer (WAL). On PostgreSQL both go through one pool.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import re2
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +28,26 @@ def normalize_url(url: str) -> str:
     return url
 
 
+@functools.lru_cache(maxsize=256)
+def compile_regex(pattern: str) -> re2._Regexp:
+    """A pattern compiled by RE2, whose matching time is linear in the text: no pattern can
+    make a match backtrack for ever. Raises ``re2.error`` for a pattern RE2 cannot take."""
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern is the caller's error, not a server log line
+
+
+def _regexp(pattern: str, value: str | None) -> bool | None:
+    """SQLite's ``REGEXP`` (``regexp_match``), in place of SQLAlchemy's default on Python's
+    backtracking ``re``, which a pattern like ``^(a+)+$`` keeps busy for hours while it holds
+    the GIL (the whole server freezes)."""
+    if value is None:
+        return None
+    return compile_regex(pattern).search(value) is not None
+
+
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=8, max_overflow=16
@@ -34,6 +56,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        dbapi_conn.create_function("regexp", 2, _regexp, deterministic=True)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arno.core.errors import ArnoError, Unauthorized
@@ -63,6 +64,22 @@ def _page_error(request: Request, status: int, message: str) -> Response:
     return error_page(request, status, message)
 
 
+async def _unauthenticated(request: Request) -> ArnoError | None:
+    """The credential error of an API request refused before its credentials were looked at.
+    FastAPI reads and validates a body before it runs the route's dependencies, so without
+    this a malformed body would answer 422 (and tell what the route expects) to a caller who
+    gave no credentials at all; every API route requires them, so they are checked first."""
+    if not request.url.path.startswith("/api/") or getattr(request.state, "principal", None):
+        return None
+    from arno.server.deps import current_principal
+
+    try:
+        await run_in_threadpool(current_principal, request)
+    except ArnoError as exc:
+        return exc
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArnoError)
     async def _arno_error(request: Request, exc: ArnoError) -> Response:
@@ -77,6 +94,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        denied = await _unauthenticated(request)
+        if denied is not None:
+            return await _arno_error(request, denied)
         if is_page(request):
             return _page_error(request, 422, _describe_validation(exc))
         errors = [
@@ -87,6 +107,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # a body that could not be read at all
+            denied = await _unauthenticated(request)
+            if denied is not None:
+                return await _arno_error(request, denied)
         if is_page(request) and exc.status_code >= 400:
             message = "There is no page at this address." if exc.status_code == 404 else str(
                 exc.detail)

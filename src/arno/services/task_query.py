@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
 from arno.core.errors import InvalidInput
+from arno.core.limits import MAX_REGEX
 from arno.core.schemas import TaskPage, encode_float
 from arno.core.status import TaskStatus, TaskType
-from arno.db.engine import Database
+from arno.db.engine import Database, compile_regex
 from arno.db.models import (
     DatasetVersionRow,
     HyperParamRow,
@@ -90,6 +91,22 @@ class TaskQuery:
     cursor: str | None = None
     columns: list[str] = field(default_factory=list)
     """Extra values to return per task: ``param:S/n`` or ``metric:t/s[:agg]``."""
+
+
+def check_regex(pattern: str) -> None:
+    """Refuse (422) a pattern longer than ``MAX_REGEX`` or one RE2 cannot compile. RE2 runs
+    it on SQLite in time linear in the name; on PostgreSQL the pattern must also be one RE2
+    takes, which leaves out back-references, the case where PostgreSQL's engine can take
+    long, and the length bound keeps its automaton small."""
+    if len(pattern) > MAX_REGEX:
+        raise InvalidInput(f"name regex longer than {MAX_REGEX} characters")
+    try:
+        compile_regex(pattern)
+    except Exception as exc:  # noqa: BLE001 - re2.error, or a pattern too large to compile
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode(errors="replace")
+        raise InvalidInput(f"invalid name regex: {reason}") from None
 
 
 def _split_metric(spec: str) -> tuple[str, str, str]:
@@ -373,10 +390,7 @@ class TaskQueryService:
         if q.name:
             conds.append(TaskRow.name.ilike(f"%{q.name}%"))
         if q.name_regex:
-            try:
-                re.compile(q.name_regex)
-            except re.error as exc:
-                raise InvalidInput(f"invalid name regex: {exc}") from None
+            check_regex(q.name_regex)
             conds.append(TaskRow.name.regexp_match(q.name_regex))
         if q.search:
             like = f"%{q.search}%"

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from arno.core.errors import Conflict, Immutable, NotFound
+from arno.core.errors import Conflict, Immutable, InvalidInput, NotFound
 from arno.core.ids import as_utc, is_id, utcnow
 from arno.core.schemas import (
     CloneRequest,
@@ -28,6 +28,7 @@ from arno.db.models import (
     ConfigurationRow,
     HyperParamRow,
     ProjectRow,
+    QueueEntryRow,
     SeriesRow,
     TaskRow,
     TaskTagRow,
@@ -156,6 +157,8 @@ class TaskService:
 
     # ---- create and read -------------------------------------------------------------------
     def create(self, req: TaskCreate, who: Principal) -> TaskOut:
+        if req.status == TaskStatus.queued:
+            raise InvalidInput("a task is queued by POST /tasks/{id}/enqueue, not created so")
         now = utcnow()
         with self.db.write() as s:
             project = ensure_project(s, req.project, who.user_id)
@@ -276,8 +279,15 @@ class TaskService:
             row = get_task_row(s, task_id)
             who.require_owner(row.owner_id)
             current = TaskStatus(row.status)
+            if req.status == TaskStatus.queued and current != TaskStatus.queued:
+                raise Conflict("a task is queued by POST /tasks/{id}/enqueue (it needs a queue)")
             if not (req.force and who.is_admin and current != TaskStatus.published):
                 check_move(current, req.status)
+            if current == TaskStatus.queued and req.status != TaskStatus.queued:
+                # out of its queue by any path, or its entry would be handed out later (and
+                # block the next enqueue)
+                s.execute(delete(QueueEntryRow).where(QueueEntryRow.task_id == task_id))
+                row.queue_id = None
             now = utcnow()
             if req.status == TaskStatus.in_progress and row.started_at is None:
                 row.started_at = now

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from arno.core.limits import MAX_LIST, MAX_REGEX
 
 from arno.core.schemas import (
     CloneRequest,
@@ -30,12 +32,12 @@ Who = Annotated[Principal, Depends(current_principal)]
 
 
 class ParamsBody(BaseModel):
-    params: list[HyperParam]
+    params: list[HyperParam] = Field(max_length=MAX_LIST)
     replace: bool = False
 
 
 class ConfigsBody(BaseModel):
-    items: list[ConfigurationItem]
+    items: list[ConfigurationItem] = Field(max_length=MAX_LIST)
 
 
 class ArchiveBody(BaseModel):
@@ -53,7 +55,7 @@ def list_tasks(
     type: Annotated[list[str], Query()] = [],  # noqa: B006
     owner: str | None = None,
     name: str | None = None,
-    name_regex: str | None = None,
+    name_regex: Annotated[str | None, Query(max_length=MAX_REGEX)] = None,
     search: str | None = None,
     param: Annotated[list[str], Query()] = [],  # noqa: B006
     metric: Annotated[list[str], Query()] = [],  # noqa: B006
@@ -139,7 +141,7 @@ def set_params(task_id: str, body: ParamsBody, svc: Svc, who: Who) -> list[Hyper
 
 
 class ParamKeys(BaseModel):
-    keys: list[str]
+    keys: list[Annotated[str, Field(max_length=1024)]] = Field(max_length=MAX_LIST)
 
 
 @router.post("/tasks/{task_id}/params/delete", status_code=204)
