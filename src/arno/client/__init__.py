@@ -6,13 +6,25 @@ from arno.client._offline import OfflineSession
 from arno.client._offline_import import import_offline_task
 from arno.client._reporter import Reporter
 from arno.client._session import ApiSession
+from arno.client._spool import (
+    deliver_in_background,
+    deliver_orphans,
+    keep_delivering,
+    list_waiting,
+    spool_roots,
+)
 
 __all__ = [
     "ApiSession",
     "ClientConfig",
     "OfflineSession",
     "Reporter",
+    "deliver_in_background",
+    "deliver_orphans",
     "import_offline_task",
+    "keep_delivering",
+    "list_waiting",
     "load_config",
+    "spool_roots",
     "write_config",
 ]

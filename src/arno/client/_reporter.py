@@ -5,13 +5,14 @@ appends to the series' columns). A background thread turns the buffer into batch
 its own id, and sends them. When
 the server cannot be reached, batches go to an on-disk spool under ``$ARNO_HOME/spool`` and are
 sent, in order, once it answers again; the batch id lets the server store a retried batch once.
+Batches still spooled when the process ends are sent by the next Arno process on the machine
+(see :mod:`arno.client._spool`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 
 import pydantic_core
 
+from arno.client._spool import Spool, set_pending
 from arno.core.errors import ArnoError, ServerUnavailable
 
 log = logging.getLogger("arno.reporter")
@@ -27,35 +29,6 @@ log = logging.getLogger("arno.reporter")
 
 class _Session(Protocol):
     def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
-
-
-class Spool:
-    """Batches waiting for the server, one JSON file each, sent in file-name order."""
-
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self._seq = 0
-
-    def files(self) -> list[Path]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p for p in self.dir.iterdir() if p.suffix == ".json")
-
-    def add(self, body: bytes) -> Path:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._seq += 1
-        name = f"{time.time_ns():020d}-{self._seq:06d}.json"
-        tmp = self.dir / (name + ".tmp")
-        with tmp.open("wb") as fh:
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-        final = self.dir / name
-        os.replace(tmp, final)
-        return final
-
-    def __len__(self) -> int:
-        return len(self.files())
 
 
 def _encode(batch: dict[str, Any]) -> bytes:
@@ -102,6 +75,7 @@ class Reporter:
         self.sent_batches = 0
         self.dropped_batches = 0
         self.last_error: str | None = None
+        self._pending_noted = False  # the task says batches wait here
 
     # ---- the hot path ----------------------------------------------------------------------
     def scalar(self, metric: str, variant: str, iteration: int, value: float) -> None:
@@ -184,6 +158,13 @@ class Reporter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._thread is None or not self._thread.is_alive():
+            waiting = len(self.spool)
+            if waiting:
+                # one try to say so (the server is most likely away); then the folder is free
+                # for whoever delivers it: a later Task.init, an agent, `arno spool send`
+                self._pending_noted = set_pending(self.session, self.task_id, waiting)
+            self.spool.release()
         return ok
 
     def _has_pending(self) -> bool:
@@ -267,10 +248,23 @@ class Reporter:
             return True
 
     def _drain(self) -> None:
-        for path in self.spool.files():
+        if not self.spool.lock.held and self.spool.dir.is_dir():
+            self.spool.claim()  # left by an earlier process of this task: ours to send now
+        files = self.spool.files() if self.spool.lock.held else []
+        sent = 0
+        for path in files:
             if not self._send(path.read_bytes()):
                 break
             path.unlink(missing_ok=True)
+            sent += 1
+            if sent == 1 and len(files) > 1 and not self._pending_noted:
+                # back after an outage with a backlog: the task's page says it is coming
+                self._pending_noted = set_pending(self.session, self.task_id, len(files) - 1)
         for body in self._batches():
             if len(self.spool) or not self._send(body):
                 self.spool.add(body)
+        if self.spool.lock.held and not len(self.spool):
+            self.spool.release()
+            if sent:
+                set_pending(self.session, self.task_id, None)
+                self._pending_noted = False

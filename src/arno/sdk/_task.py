@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, NoReturn
 
-from arno.client import Reporter
+from arno.client import Reporter, deliver_in_background
 from arno.core.errors import ArnoError, InvalidInput, NotFound
 from arno.core.schemas import decode_float
 from arno.core.status import TaskStatus, TaskType
@@ -26,6 +26,8 @@ from arno.sdk._logger import Logger
 from arno.sdk._monitor import MachineMonitor
 
 MONITOR_METRIC = ":monitor:machine"
+ORPHAN_WAIT = 10.0
+"""Seconds ``close`` waits for batches that earlier processes left in the spool to go out."""
 
 
 class Task:
@@ -45,6 +47,7 @@ class Task:
         self._logger: Logger | None = None
         self._console: ConsoleCapture | None = None
         self._monitor: MachineMonitor | None = None
+        self._orphans: threading.Thread | None = None
         self._console_captured = False
         self._closed = False
         self._remote_values: dict[str, str] | None = None
@@ -121,6 +124,8 @@ class Task:
         cfg = _context.config()
         self._reporter = Reporter(self._session, self.id, spool_dir=cfg.home / "spool")
         self._reporter.start()
+        if not self._session.offline:  # batches earlier processes left here: send them too
+            self._orphans = deliver_in_background(self._session, cfg.home)
         self._logger = Logger(self, self._reporter)
         if streams:
             self._console = ConsoleCapture(self._reporter.console)
@@ -731,6 +736,8 @@ class Task:
         install_argparse_hook()  # back to the hook that works without a task
         if self._reporter is not None:
             self._reporter.close()
+        if self._orphans is not None:
+            self._orphans.join(timeout=ORPHAN_WAIT)
         if self._attached and self.status == TaskStatus.in_progress and not self._under_agent():
             try:
                 self._set_status(TaskStatus.completed)
