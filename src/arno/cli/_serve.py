@@ -19,6 +19,7 @@ from arno.core.errors import ArnoError
 from arno.core.settings import Settings
 from arno.server.app import create_app
 from arno.server.bootstrap import ensure_local_admin
+from arno.server.listen import uvicorn_options
 from arno.services.container import Services
 
 if TYPE_CHECKING:
@@ -135,6 +136,9 @@ def serve(host: str | None, port: int | None, *, announce: bool, agent: bool = F
         console.print(f"  data:        {settings.home}  "
                       f"({'SQLite' if services.db.is_sqlite else 'PostgreSQL'})")
         console.print(f"  credentials: {boot.config_path}")
+        if services.opened_paths:
+            console.print("  [yellow]warning:[/yellow] made private to your user (they were "
+                          f"readable by others): {', '.join(services.opened_paths)}")
         if boot.created:
             console.print(f"  web login:   {boot.username} / {boot.password} "
                           "(also in the file above)")
@@ -144,8 +148,8 @@ def serve(host: str | None, port: int | None, *, announce: bool, agent: bool = F
             console.print(f"  agent:       serving queue 'default' (log: {local.log_path})")
         console.print("  stop with Ctrl-C")
     logging.getLogger("arno").info("ready in %.2fs", time.monotonic() - started)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            server_header=False, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on",
+                            **uvicorn_options(settings))
     server = _Server(config, local)
     try:
         server.run()

@@ -14,6 +14,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arno.core.config_file import read_config_file, write_config
+from arno.core.private import private_dir
 
 __all__ = ["ClientConfig", "load_config", "read_config_file", "write_config"]
 
@@ -59,6 +60,8 @@ class ClientConfig:
 def load_config(**overrides: Any) -> ClientConfig:
     env = _Env()
     home = Path(overrides.get("home") or env.home).expanduser()
+    if not home.exists():
+        private_dir(home)  # spools, caches and credentials live here: the user's alone
     api = read_config_file(home / "config.toml").get("api", {})
     return ClientConfig(
         overrides.get("host") or env.api_host or api.get("host"),

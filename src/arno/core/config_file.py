@@ -9,6 +9,8 @@ from typing import Any
 
 import tomli_w
 
+from arno.core.private import private_dir
+
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
@@ -20,7 +22,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 def write_config(home: Path, api: dict[str, str], extra: dict[str, Any] | None = None) -> Path:
     """Write ``config.toml`` readable by its owner only (0600), keeping other sections."""
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     path = home / "config.toml"
     data = read_config_file(path)
     data["api"] = {**data.get("api", {}), **api}

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     port: int = 8080
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """CIDRs allowed to call the server; empty means any."""
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Addresses (CIDRs) of reverse proxies whose ``X-Forwarded-For``/``-Proto`` headers are
+    believed. Empty (the default): those headers are ignored, so no caller can pose as
+    another address to pass ``allowed_networks``."""
     max_body_bytes: int = 64 * 1024 * 1024
     """Largest JSON request body accepted (413 beyond)."""
     max_upload_bytes: int = 100 * 1024**3
@@ -38,6 +42,13 @@ class Settings(BaseSettings):
     max_console_line: int = 1024 * 1024
     """Console lines longer than this are truncated with a marker."""
     auth_cache_seconds: int = 300
+    login_failures_per_user: int = 10
+    """Failed logins (web form, HTTP Basic, API key) one login name may make within
+    ``login_failure_window`` before further attempts get 429 (per server process)."""
+    login_failures_per_address: int = 100
+    """Failed logins one client address may make within ``login_failure_window``."""
+    login_failure_window: float = 300.0
+    """Seconds over which failed logins are counted."""
     lease_seconds: float = 60.0
     """How long a running task stays leased to its agent without a heartbeat."""
     worker_timeout: float = 300.0
@@ -50,7 +61,7 @@ class Settings(BaseSettings):
     dataset_gc_interval: float = 3600.0
     """How often the server looks for dataset packs nothing refers to (0: only on request)."""
 
-    @field_validator("allowed_networks", mode="before")
+    @field_validator("allowed_networks", "trusted_proxies", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
@@ -60,7 +71,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("allowed_networks")
+    @field_validator("allowed_networks", "trusted_proxies")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
         for cidr in value:

@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy import text
 
+from arno.core.private import secure_install
 from arno.core.settings import Settings
 from arno.db.engine import Database
 from arno.db.migrate import upgrade
@@ -24,6 +25,7 @@ from arno.services.sessions import SessionService
 from arno.services.task_actions import TaskActions
 from arno.services.task_query import TaskQueryService
 from arno.services.tasks import TaskService
+from arno.services.throttle import LoginThrottle
 from arno.storage import BlobStore
 
 log = logging.getLogger("arno.services")
@@ -33,7 +35,12 @@ class Services:
     def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
         self.settings = settings
         self._listener: Listener | None = None
-        settings.home.mkdir(parents=True, exist_ok=True)
+        opened = secure_install(settings.home, settings.resolved_database_url,
+                                settings.resolved_storage_url)
+        if opened:
+            log.warning("these were readable by other users of this machine and are now "
+                        "private to yours: %s", ", ".join(opened))
+        self.opened_paths = opened
         self.db = Database(settings.resolved_database_url)
         if migrate:
             upgrade(self.db.engine)
@@ -44,6 +51,9 @@ class Services:
         )
         self.auth = AuthService(self.db, cache_seconds=settings.auth_cache_seconds)
         self.sessions = SessionService(self.db, self.auth)
+        self.login_throttle = LoginThrottle(per_login=settings.login_failures_per_user,
+                                            per_address=settings.login_failures_per_address,
+                                            window=settings.login_failure_window)
         self.projects = ProjectService(self.db)
         self.tasks = TaskService(self.db)
         self.query = TaskQueryService(self.db)

@@ -1,0 +1,20 @@
+"""How the server listens: the options ``arno up`` and ``arno server`` give uvicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arno.core.settings import Settings
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """Forwarded headers are believed only from the proxies the operator names
+    (``ARNO_TRUSTED_PROXIES``); by default they are ignored, so ``X-Forwarded-For`` cannot
+    move a caller into ``ARNO_ALLOWED_NETWORKS`` or into another rate-limit bucket."""
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "server_header": False,
+        "proxy_headers": bool(settings.trusted_proxies),
+    }
+    if settings.trusted_proxies:
+        options["forwarded_allow_ips"] = list(settings.trusted_proxies)
+    return options
