@@ -105,3 +105,17 @@ def test_errors_are_one_line(cli, tmp_path):
     copy = write_tree(tmp_path / "busy", {"mine.txt": b"mine"})
     assert "--overwrite" in cli.one_error_line(cli("data", "get", "--id", vid, "--copy",
                                                    str(copy)))
+
+
+def test_add_does_not_follow_links_out_of_the_folder(cli, tmp_path, caplog):
+    outside = write_tree(tmp_path / "outside", {"secret.txt": b"secret", "keys/k.pem": b"k"})
+    data = write_tree(tmp_path / "data", {"a.txt": b"a"})
+    (data / "same.txt").symlink_to(data / "a.txt")
+    (data / "secret.txt").symlink_to(outside / "secret.txt")
+    (data / "keys").symlink_to(outside / "keys")
+    ok(cli("data", "create", "--project", f"cli-data/{uuid.uuid4().hex[:6]}", "--name", "ln"))
+    with caplog.at_level("WARNING", logger="arno.datasets"):
+        assert "2 files added" in ok(cli("data", "add", "--files", str(data)))
+    assert str(data / "secret.txt") in caplog.text and str(data / "keys") in caplog.text
+    listed = json.loads(ok(cli("data", "list", "--json")))
+    assert [f["path"] for f in listed] == ["a.txt", "same.txt"]

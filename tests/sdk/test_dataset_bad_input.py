@@ -91,7 +91,8 @@ def test_an_unreadable_file_is_named_and_nothing_is_added(draft, monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["../escape.txt", "/etc/passwd-copy", "a/../../escape.txt",
-                                  "a//b", "./a", "a\\..\\b", "nul\x00byte", ""])
+                                  "a//b", "./a", "a\\..\\b", "nul\x00byte", "",
+                                  "C:/escape.txt", "c:escape.txt", "a/D:/b", "x" * 5000])
 def test_manifest_paths_that_would_escape_are_refused_before_anything_is_written(
         tmp_path, path):
     target = tmp_path / "target"
@@ -148,3 +149,87 @@ def test_a_piece_corrupted_on_the_server_is_detected_and_not_written(sdk, tmp_pa
         ds.get_mutable_local_copy(target)
     assert "victim.bin" not in files_under(target)
     assert not [p for p in files_under(target) if p.endswith(".arno-part")]
+
+
+# ---- symbolic links in a folder being added ---------------------------------------------------
+
+def tree_with_links(tmp_path):
+    """A folder with links: to a file inside, to a folder inside, and (the ones that must not
+    be followed) to a secret file and a folder outside it."""
+    outside = write_tree(tmp_path / "outside", {"secret.txt": b"secret",
+                                                "private/key.pem": b"key"})
+    src = write_tree(tmp_path / "src", {"a.txt": b"a", "sub/b.txt": b"b"})
+    (src / "link-in.txt").symlink_to(src / "a.txt")
+    (src / "sub-link").symlink_to(src / "sub")
+    (src / "stolen.txt").symlink_to(outside / "secret.txt")
+    (src / "sub" / "up").symlink_to("../../outside/private")
+    (src / "everything").symlink_to(tmp_path)
+    return src
+
+
+INSIDE = ["a.txt", "link-in.txt", "sub/b.txt"]  # sub-link: the folder sub, walked once
+
+
+def test_links_leading_out_of_an_added_folder_are_skipped_with_a_warning(sdk, tmp_path,
+                                                                         caplog):
+    src = tree_with_links(tmp_path)
+    ds = Dataset.create(dataset_name="links-out", dataset_project=project())
+    with caplog.at_level("WARNING", logger="arno.datasets"):
+        ds.add_files(src)
+    assert ds.list_files() == INSIDE
+    warned = caplog.text
+    for name in ("stolen.txt", "up", "everything"):
+        assert f"{src}" in warned and name in warned, warned
+    ds.finalize(auto_upload=True)
+    copy = Path(ds.get_local_copy())
+    assert files_under(copy) == INSIDE
+    assert (copy / "link-in.txt").read_bytes() == b"a"  # a link inside: its target's bytes
+
+    synced = Dataset.create(dataset_name="links-sync", dataset_project=project())
+    synced.sync_folder(src)
+    assert synced.list_files() == INSIDE
+
+
+def test_a_link_given_by_name_is_the_users_choice(sdk, tmp_path):
+    src = tree_with_links(tmp_path)
+    ds = Dataset.create(dataset_name="links-named", dataset_project=project())
+    ds.add_files(src / "stolen.txt")  # named on purpose: its target is meant
+    assert ds.list_files() == ["stolen.txt"]
+
+
+def test_a_malicious_manifest_from_the_server_writes_nothing_outside(sdk, tmp_path,
+                                                                     monkeypatch):
+    from arno.client._dataset_cache import DatasetCache
+
+    ds = Dataset.create(dataset_name="evil-server", dataset_project=project())
+    ds.add_files(write_tree(tmp_path / "data", {"ok.txt": b"ok"}))
+    ds.finalize(auto_upload=True)
+    real = ds.file_entries_dict["ok.txt"]
+    session = _context.session()
+    honest_get = session.get
+    for bad in ["../escape.txt", "C:/escape.txt", "a/../../escape.txt", "/tmp/escape.txt",
+                "a\\..\\..\\escape.txt"]:
+        def lying_get(path, _bad=bad, **params):
+            answer = honest_get(path, **params)
+            if path.endswith("/manifest"):
+                entry = {"path": _bad, "size": real.size, "hash": real.hash,
+                         "pieces": list(real.pieces)}
+                answer = {**answer, "files": [*answer["files"], entry]}
+            return answer
+
+        monkeypatch.setattr(session, "get", lying_get)
+        ds._working = None
+        target = tmp_path / "work" / "target"
+        with pytest.raises(InvalidInput, match="dataset file path"):
+            ds.get_mutable_local_copy(target, overwrite=True)
+        with pytest.raises(InvalidInput, match="dataset file path"):
+            ds.get_local_copy()
+        assert not [p for p in tmp_path.rglob("escape.txt")], bad
+    assert not os.path.exists("/tmp/escape.txt")
+    cache = DatasetCache(tmp_path / "cache", limit=1 << 30)
+    try:
+        for bad_id in ["../../escape", "/tmp/escape", "a" * 31 + "/"]:
+            with pytest.raises(InvalidInput, match="not an id"):
+                cache.path(bad_id)
+    finally:
+        cache.close()

@@ -127,7 +127,7 @@ def test_unknown_version_is_404_everywhere(c):
 # ---- manifests ---------------------------------------------------------------------------------
 
 BAD_PATHS = ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a//b", "a/./b", "a\\b",
-             "nul\x00.txt", "", ".", "dir/", ".."]
+             "nul\x00.txt", "", ".", "dir/", "..", "C:/x", "c:x", "a/D:/b", "x" * 4097]
 
 
 @pytest.mark.parametrize("bad", BAD_PATHS)

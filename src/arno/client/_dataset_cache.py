@@ -9,6 +9,7 @@ once on disk, and once in the count.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -21,7 +22,9 @@ from typing import Any
 
 from arno.client._dataset_download import DownloadStats, materialize
 from arno.client._dataset_files import Entry
+from arno.core.errors import InvalidInput
 
+_VERSION_ID = re.compile(r"[0-9a-f]{32}")
 STALE_STAGING = 24 * 3600
 """Unfinished downloads older than this (a process that died) are swept away."""
 _SCHEMA = """
@@ -54,6 +57,8 @@ class DatasetCache:
         self._db.close()
 
     def path(self, version_id: str) -> Path:
+        if not _VERSION_ID.fullmatch(version_id):  # the id comes from the server
+            raise InvalidInput(f"dataset version id {version_id[:80]!r} is not an id")
         return self.root / "versions" / version_id
 
     # ---- reading -------------------------------------------------------------------------------

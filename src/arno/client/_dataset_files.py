@@ -8,6 +8,7 @@ so that an edit inside it changes only the pieces around the edit.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -19,8 +20,10 @@ from typing import Any, Protocol, TypeVar
 from blake3 import blake3
 from pyfastcdc import FastCDC
 
+from arno.core.dataset_schemas import check_dataset_path
 from arno.core.errors import InvalidInput
 
+log = logging.getLogger("arno.datasets")
 CHUNK_FROM = 1 << 20
 """Files of this size or more are cut into pieces."""
 CDC_MIN, CDC_AVG, CDC_MAX = 128 << 10, 512 << 10, 2 << 20
@@ -45,11 +48,10 @@ def check_path(path: object) -> str:
     to, else InvalidInput naming it."""
     if not isinstance(path, str) or not path:
         raise InvalidInput(f"dataset path {path!r} is empty or not text")
-    if "\x00" in path or "\\" in path or path.startswith("/"):
-        raise InvalidInput(f"dataset path {path!r} is absolute or has a backslash or NUL")
-    if any(part in ("", ".", "..") for part in path.split("/")):
-        raise InvalidInput(f"dataset path {path!r} would land outside the dataset folder")
-    return path
+    try:
+        return check_dataset_path(path)  # the server's own rule
+    except ValueError as exc:
+        raise InvalidInput(f"dataset {exc}") from None
 
 
 def join_dataset_path(folder: str | None, rel: str) -> str:
@@ -108,7 +110,9 @@ def scan(
     """The files under ``local`` (a file or a folder) with their dataset paths.
 
     A missing path, a broken symbolic link or something that is not a regular file raises
-    InvalidInput naming it, so that nothing is added when one file cannot be.
+    InvalidInput naming it, so that nothing is added when one file cannot be. Symbolic links
+    found in the folder are followed only while they stay inside it (a link to a file there
+    adds that file's bytes); one leading outside is skipped with a warning naming it.
     """
     root = Path(local).expanduser()
     patterns = [wildcard] if isinstance(wildcard, str) else list(wildcard or [])
@@ -121,6 +125,7 @@ def scan(
         single = _local(str(root.absolute()), join_dataset_path(prefix, root.name))
         return [single] if single is not None else []
     base = str(root.absolute())
+    inside = _Inside(base)
     out: list[LocalFile] = []
     seen_dirs: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(base, followlinks=True, onerror=_walk_error):
@@ -129,7 +134,7 @@ def scan(
             dirnames[:] = []
             continue
         seen_dirs.add((st.st_dev, st.st_ino))
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if inside.keeps(os.path.join(dirpath, d)))
         rel_dir = os.path.relpath(dirpath, base).replace(os.sep, "/")
         rel_dir = "" if rel_dir == "." else rel_dir
         if not recursive:
@@ -138,10 +143,31 @@ def scan(
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if patterns and not any(_wild(rel, name, p) for p in patterns):
                 continue
+            if not inside.keeps(os.path.join(dirpath, name)):
+                continue
             found = _local(os.path.join(dirpath, name), join_dataset_path(prefix, rel))
             if found is not None:
                 out.append(found)
     return out
+
+
+class _Inside:
+    """Whether a path met in the walk of ``base`` stays inside it once its links are
+    resolved; a link leading outside is skipped, with a warning naming it."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.real = os.path.realpath(base)
+
+    def keeps(self, path: str) -> bool:
+        if not os.path.islink(path) or not os.path.exists(path):
+            return True  # not a link, or a broken one (refused by name where it is read)
+        real = os.path.realpath(path)
+        if real == self.real or real.startswith(self.real.rstrip(os.sep) + os.sep):
+            return True
+        log.warning("arno: skipped %s: a symbolic link to %s, outside %s", path, real,
+                    self.base)
+        return False
 
 
 def _wild(rel: str, name: str, pattern: str) -> bool:

@@ -2,9 +2,10 @@
 
 A manifest lists every file of a version (inherited ones included). A file's ``path`` is a
 relative POSIX path that can never leave the folder it is written into: no leading ``/``, no
-``..``, ``.`` or empty components, no backslash, no NUL. A stored file has the BLAKE3 ``hash`` of
-its bytes and the ``pieces`` it is cut into (a small file is one piece, its own hash; an empty
-file has no pieces); an external file (``uri``) has no pieces, ``hash`` may be empty.
+``..``, ``.`` or empty components, no backslash, no NUL, no drive letter (``C:``), at most
+``MAX_PATH`` characters. A stored file has the BLAKE3 ``hash`` of its bytes and the ``pieces``
+it is cut into (a small file is one piece, its own hash; an empty file has no pieces); an
+external file (``uri``) has no pieces, ``hash`` may be empty.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 VersionState = Literal["draft", "final"]
 FileStatus = Literal["added", "modified", "unchanged", "removed"]
 _DOT_PART = re.compile(r"(?:\A|/)\.{1,2}(?:/|\Z)")
+_DRIVE = re.compile(r"(?:\A|/)[A-Za-z]:")
 
 
 def check_dataset_path(path: str) -> str:
@@ -43,6 +45,8 @@ def check_dataset_path(path: str) -> str:
         raise ValueError(f"file path contains a backslash: {path!r}")
     if path[0] == "/":
         raise ValueError(f"file path is absolute: {path!r}")
+    if _DRIVE.search(path):
+        raise ValueError(f"file path names a drive: {path!r}")
     if path[-1] == "/" or "//" in path or _DOT_PART.search(path):
         raise ValueError(f"file path is not a normalised relative path: {path!r}")
     return path
@@ -176,9 +180,10 @@ def _check_paths(paths: list[str]) -> None:
 
 
 def _plausible(joined: str) -> bool:
-    """No backslash, empty part, absolute path, or ``.``/``..`` part in NUL-joined paths."""
+    """No backslash, empty part, absolute path, ``.``/``..`` part or colon (a drive letter
+    perhaps, looked at path by path) in NUL-joined paths."""
     if (joined[0] == "/" or joined[-1] == "/" or "\\" in joined or "//" in joined
-            or "\x00/" in joined or "/\x00" in joined):
+            or "\x00/" in joined or "/\x00" in joined or ":" in joined):
         return False
     for start in ("/.", "\x00."):
         at = joined.find(start)
