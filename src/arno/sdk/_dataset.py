@@ -25,7 +25,7 @@ from arno.client._dataset_files import (
 from arno.client._dataset_hashcache import HashCache
 from arno.client._dataset_upload import PACK_SIZE, UPLOAD_WORKERS, put_manifest, send_pieces
 from arno.client._progress import ProgressBar
-from arno.core.errors import Conflict, Immutable, InvalidInput, NotFound
+from arno.core.errors import Conflict, Immutable, InvalidInput, NotFound, ServerUnavailable
 from arno.sdk import _context
 from arno.sdk._dataset_extras import DatasetExtras, FileEntry, forget_local
 from arno.sdk._dataset_state import Working, diff, external_entries, merge
@@ -39,6 +39,9 @@ class Dataset(DatasetExtras):
         self._info = info
         self._working: Working | None = None
         self._task: Any = None
+        # what this object told the server, for a finalize whose answer was lost
+        self._sent_manifest: str | None = None
+        self._finalize_unanswered = False
 
     # ---- identity ------------------------------------------------------------------------
     id = property(lambda self: str(self._info["id"]))
@@ -383,6 +386,7 @@ class Dataset(DatasetExtras):
                         advance=bar.advance, workers=max_workers or UPLOAD_WORKERS)
         self._info = put_manifest(self._session, self.id, state.entries(), spans,
                                   pack_size=pack_size)
+        self._sent_manifest = self._info.get("manifest_hash")
         state.sources.clear()
         state.dirty = False
         self._draft_path().unlink(missing_ok=True)
@@ -399,7 +403,29 @@ class Dataset(DatasetExtras):
             self.upload()
         if self._task is not None:
             self._task.flush(wait_for_uploads=True)
-        self._info = self._session.post(f"datasets/{quote(self.id, safe='')}/finalize", {})
+        try:
+            self._info = self._session.post(f"datasets/{quote(self.id, safe='')}/finalize", {})
+        except (Immutable, ServerUnavailable) as exc:
+            # The server may have committed this finalize, or an earlier one of this object,
+            # and died before answering: final with what this object uploaded or asked to
+            # finalize is done. Another client's finalize still raises.
+            self._finalize_unanswered |= isinstance(exc, ServerUnavailable)
+            if not self._finalized_by_us():
+                raise exc from None
+        return True
+
+    def _finalized_by_us(self) -> bool:
+        ours = self._sent_manifest or (
+            self._info.get("manifest_hash") if self._finalize_unanswered else None)
+        if not ours:
+            return False
+        try:
+            info = self._session.get(f"datasets/{quote(self.id, safe='')}")
+        except ServerUnavailable:
+            return False
+        if info.get("state") != "final" or info.get("manifest_hash") != ours:
+            return False
+        self._info = info
         return True
 
 
