@@ -261,3 +261,42 @@ def _refused_soon(client: httpx.Client, within: float = 5.0) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+# ---- what the task's process is given (venv and container executors) -------------------------
+def test_the_run_environment_holds_the_run_key_and_no_agent_secret(tmp_path, monkeypatch):
+    """No agent runs here: the environment and the container's env file are built as the
+    agent builds them (no container engine on this machine; the command is only built)."""
+    from arno.agent._runner import RunContext, TaskRun
+    from arno.client import ApiSession
+
+    monkeypatch.setenv("ARNO_API_KEY", "AGENTKEY")
+    monkeypatch.setenv("ARNO_API_SECRET", "agent-secret")
+    monkeypatch.setenv("ARNO_DATABASE_URL", "postgresql://u:dbpass@db/arno")
+    monkeypatch.setenv("ARNO_STORAGE_OPTIONS", '{"secret": "s3pass"}')
+    monkeypatch.setenv("ARNO_HOME", str(tmp_path / "home"))
+    session = ApiSession("http://127.0.0.1:9", "AGENTKEY", "agent-secret", retries=0)
+    ctx = RunContext(session=session, worker_id="w1",
+                     api_env={"ARNO_API_HOST": "http://127.0.0.1:9"}, envs=None,  # type: ignore[arg-type]
+                     work_dir=tmp_path, gpus=None, container_engine="/usr/bin/docker")
+    task = {"id": "a" * 32, "name": "t", "script": {}, "runtime": {}}
+    run = TaskRun(ctx, task, "default",
+                  credential={"access_key": "RUNKEY", "secret_key": "run-secret"})
+    try:
+        env = run._child_env(None)
+        assert env["ARNO_API_KEY"] == "RUNKEY" and env["ARNO_API_SECRET"] == "run-secret"
+        assert env["ARNO_HOME"] == str(tmp_path / "home")
+        assert "ARNO_DATABASE_URL" not in env and "ARNO_STORAGE_OPTIONS" not in env
+        assert "agent-secret" not in "".join(env.values())
+        run.workspace.mkdir(parents=True)
+        from arno.agent._workspace import Code
+
+        root = run.workspace / "code"
+        root.mkdir()
+        code = Code(root=root, entry_point=root / "train.py", cwd=root, description="test")
+        run._container_command({}, {}, {"image": "python:3.11"}, code)
+        env_file = (run.workspace / ".arno-env").read_text()
+        assert "ARNO_API_KEY=RUNKEY" in env_file and "AGENTKEY" not in env_file
+        assert "agent-secret" not in env_file and "dbpass" not in env_file
+    finally:
+        session.close()
