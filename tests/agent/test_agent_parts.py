@@ -86,7 +86,7 @@ def test_an_empty_environment_imports_arno_and_nothing_else(tmp_path, use_uv):
     assert Path(arno_file).resolve().parent == Path(__import__("arno").__file__).resolve().parent
     assert no_pytest == "True"  # the agent's other packages are not visible to the task
     again = envs.prepare(AGENT_VERSION + ".0", "\n# nothing\n")
-    assert again.reused and again.root == env.root and again.seconds < 0.5
+    assert again.reused and again.root == env.root
 
 
 def test_another_python_version_gets_its_own_venv_without_the_sdk(tmp_path):

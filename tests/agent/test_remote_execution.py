@@ -7,11 +7,9 @@ database is not the subject here, and the agent tests cover both backends)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,7 +57,6 @@ def scalars(client, task_id: str, metric: str, variant: str) -> tuple[list[int],
 
 
 REMOTE_SCRIPT = """\
-import os
 from arno import Task
 
 task = Task.init(project_name="remote-tests", task_name="remote run")

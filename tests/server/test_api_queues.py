@@ -17,7 +17,7 @@ from tests.conftest import LiveServer, free_port
 
 from arno.core.settings import Settings
 from arno.server.app import create_app
-from arno.server.routers.queues import RECHECK_SECONDS
+from arno.server.routers import queues as queues_router
 from arno.services.container import Services
 
 
@@ -144,39 +144,67 @@ def test_bad_requests_get_a_clear_error_and_change_nothing(server: LiveServer, c
 
 
 def test_an_enqueue_on_one_replica_wakes_an_agent_polling_another(
-        server: LiveServer, tmp_path: Path) -> None:
-    """Two server processes on one PostgreSQL database: the agent long-polls replica B, the
-    task is queued through replica A, and B answers at once (LISTEN/NOTIFY), well before its
-    periodic re-check."""
+        server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two servers (two apps, each with its own services and listener) on one PostgreSQL
+    database: the agent long-polls replica B, the task is queued through replica A, and B
+    answers because A's NOTIFY woke it. B's periodic re-check is pushed beyond the poll's
+    wait, so nothing else could make it answer with the task; no sleep stands in for
+    "B is listening" or "the poll is waiting": the test waits for both to be so."""
     if server.backend != "postgresql":
         pytest.skip("replicas share a PostgreSQL database; SQLite has one server process")
+    monkeypatch.setattr(queues_router, "RECHECK_SECONDS", 3600.0)
     st = Settings(home=tmp_path, database_url=server.services.settings.database_url)
     replica = Services(st, migrate=False)
+    listening = threading.Event()
+    woken_after_enqueue = threading.Event()
+    enqueued = threading.Event()
+    waiting = threading.Event()
+    pops: list[object] = []
+    wake, pop = replica.queues.wake, replica.queues.pop
+
+    def recording_wake() -> None:  # B's listener calls it once connected, then per NOTIFY
+        listening.set()
+        if enqueued.is_set():
+            woken_after_enqueue.set()
+        wake()
+
+    def recording_pop(*args: Any, **kwargs: Any) -> Any:
+        got = pop(*args, **kwargs)
+        pops.append(got)
+        if got is None:
+            waiting.set()  # found nothing: the poll now waits for a wake-up
+        return got
+
+    replica.queues.wake = recording_wake  # type: ignore[method-assign]
+    replica.queues.pop = recording_pop  # type: ignore[method-assign]
     config = uvicorn.Config(create_app(st, replica), host="127.0.0.1", port=free_port(),
                             log_level="warning", lifespan="on")
     other = uvicorn.Server(config)
     thread = threading.Thread(target=other.run, daemon=True)
     thread.start()
     try:
+        deadline = time.monotonic() + 20
         while not other.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "replica did not start"
             time.sleep(0.02)
+        assert listening.wait(20), "replica B's listener never connected"
         url_b = f"http://127.0.0.1:{config.port}"
         with server.client() as a, httpx.Client(base_url=url_b, timeout=60,
                                                 auth=(server.admin_key, server.admin_secret)) as b:
             q = _queue(a)
             tid = _task(a)
             wid = _worker(b, q)
-            time.sleep(0.5)  # B's listener is connected
             with ThreadPoolExecutor(1) as pool:
-                started = time.monotonic()
                 reply = pool.submit(lambda: b.post(f"/api/v1/workers/{wid}/dequeue",
-                                                   json={"queues": [q], "wait": 20}).json())
-                time.sleep(0.3)
+                                                   json={"queues": [q], "wait": 60}).json())
+                assert waiting.wait(20), "the long poll never reached its wait"
+                enqueued.set()
                 a.post(f"/api/v1/tasks/{tid}/enqueue", json={"queue": q}).raise_for_status()
+                # well before the poll's 60 s wait: only a wake-up can answer it this soon
                 got = reply.result(timeout=30)
-                waited = time.monotonic() - started
         assert got["task"]["id"] == tid
-        assert waited < 0.3 + RECHECK_SECONDS - 1, waited
+        assert woken_after_enqueue.is_set()  # by B's listener, on A's NOTIFY
+        assert pops[0] is None and pops[-1] is not None  # looked, waited, woken, handed out
     finally:
         other.should_exit = True
         thread.join(timeout=10)

@@ -8,15 +8,21 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from sqlalchemy import event
 from tests.conftest import LiveServer
 from tests.services.dataset_helpers import (
     API,
     age_packs,
     build,
     create,
+    finalize,
+    manifest,
     missing,
     pack_stored,
     publish,
@@ -111,7 +117,87 @@ def test_manifest_put_after_collection_asks_for_the_pack_again(server, c):
     put_manifest(c, v["id"], content.files)
 
 
+def test_collection_during_an_upload_takes_nothing_of_it(server, c, monkeypatch):
+    """A GC pass starts while a version's packs are being uploaded (a barrier holds the
+    ingest of the third of five new packs until the pass is under way), and passes go on
+    until the version is final. Nothing of the upload in flight is collected (its new packs,
+    and an old pack it sends again), the manifest PUT and finalize succeed, while an old
+    orphan is collected by those same passes (they did run)."""
+    again = build({"again.bin": os.urandom(2500)})
+    upload(c, again.pack)
+    orphan = build({"orphan.bin": os.urandom(1500)})
+    upload(c, orphan.pack)
+    age_packs(server, [again.pack.hash, orphan.pack.hash])
+    parts = [build({f"part{i}.bin": os.urandom(3000 + i)}) for i in range(5)]
+    sent = [again, *parts]
+
+    barrier = threading.Barrier(2, timeout=60)
+    ingest = server.services.dataset_packs.ingest
+    held = parts[2].pack.hash
+
+    def ingest_meeting_gc(h, path, size):
+        if h == held:
+            barrier.wait()  # the collector starts its first pass now
+        return ingest(h, path, size)
+
+    monkeypatch.setattr(server.services.dataset_packs, "ingest", ingest_meeting_gc)
+    finished = threading.Event()
+    passes: list[dict] = []
+    errors: list[BaseException] = []
+
+    def collector() -> None:
+        try:
+            barrier.wait()
+            with server.client() as gc_client:
+                while not finished.is_set() and len(passes) < 500:
+                    passes.append(_gc(gc_client))
+                passes.append(_gc(gc_client))  # and once more with the version final
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=collector, name="gc-during-upload")
+    thread.start()
+    try:
+        v = create(c, unique())
+        for content in sent:
+            upload(c, content.pack)
+        put_manifest(c, v["id"], [f for content in sent for f in content.files])
+        final = finalize(c, v["id"])
+    finally:
+        finished.set()
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert not thread.is_alive()
+    assert len(passes) >= 2 and sum(p["packs_deleted"] for p in passes) >= 1
+    assert not pack_stored(server, orphan.pack.hash)
+    for content in sent:
+        assert pack_stored(server, content.pack.hash)
+        assert missing(c, content.pack.pieces) == []
+    assert final["stats"]["file_count"] == len(sent)
+    got = manifest(c, v["id"])
+    assert {p: f["hash"] for p, f in got.items()} == {
+        f["path"]: f["hash"] for content in sent for f in content.files}
+
+
 # ---- the hot paths at 10k files -----------------------------------------------------------
+
+
+@contextmanager
+def statements(server: LiveServer) -> Iterator[list[str]]:
+    """The SQL statements the server runs meanwhile (an executemany counts once)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *_rest) -> None:
+        seen.append(statement)
+
+    engines = {server.services.db.engine, server.services.db.read_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
 
 
 def _timed(call, runs: int = 5) -> float:
@@ -141,14 +227,19 @@ def test_ten_thousand_files(server, c):
     hashes = json.dumps({"hashes": [f["hash"] for f in files]}).encode()
     body = json.dumps({"files": files}).encode()
     headers = {"content-type": "application/json"}
-    ms_missing = _timed(lambda: c.post(f"{API}/datasets/pieces/missing", content=hashes,
-                                       headers=headers))
-    ms_put = _timed(lambda: c.put(f"{API}/datasets/{v['id']}/manifest", content=body,
-                                  headers=headers))
-    print(f"\n[{server.backend}] 10k files: pieces/missing {ms_missing:.0f} ms, "
-          f"manifest PUT {ms_put:.0f} ms")
-    # generous bounds: they catch a per-row query or ORM object, not a busy machine
-    assert ms_missing < 1000 and ms_put < 1500
+    with statements(server) as sql_missing:
+        ms_missing = _timed(lambda: c.post(f"{API}/datasets/pieces/missing", content=hashes,
+                                           headers=headers))
+    with statements(server) as sql_put:
+        ms_put = _timed(lambda: c.put(f"{API}/datasets/{v['id']}/manifest", content=body,
+                                      headers=headers))
+    print(f"\n[{server.backend}] 10k files: pieces/missing {ms_missing:.0f} ms "
+          f"({len(sql_missing) / 5:.0f} SQL statements), manifest PUT {ms_put:.0f} ms "
+          f"({len(sql_put) / 5:.0f} SQL statements)")
+    # the work is done in batches, not a statement per file (10k); the speed itself is a
+    # figure of bench/bench_datasets.py, a wall-clock bound here would only catch a busy machine
+    assert len(sql_missing) / 5 < 200 and len(sql_put) / 5 < 500, (len(sql_missing),
+                                                                    len(sql_put))
     out = c.get(f"{API}/datasets/{v['id']}").json()
     assert out["stats"]["file_count"] == 10_000 and out["stats"]["added_files"] == 10_000
     assert c.post(f"{API}/datasets/{v['id']}/finalize").status_code == 200
