@@ -140,3 +140,35 @@ def test_a_named_proxy_is_believed(server_with):
                      headers={"X-Forwarded-For": "10.1.2.3"}).status_code == 200
     assert httpx.get(f"{url}/health",
                      headers={"X-Forwarded-For": "192.168.1.1"}).status_code == 403
+
+
+def _login(url: str, headers: dict[str, str]) -> httpx.Response:
+    with httpx.Client(base_url=url, headers=headers) as browser:
+        page = browser.get("/login")
+        token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        # the login form's cookie is Secure too behind TLS; send it back as the browser would
+        cookie = page.headers["set-cookie"].split(";", 1)[0]
+        return browser.post("/login", data={"username": "alice", "password": "alice-password",
+                                            "csrf_token": token},
+                            headers={"cookie": cookie})
+
+
+def test_behind_a_named_tls_proxy_the_session_cookie_is_secure(tmp_path):
+    home = tmp_path / "tls-home"
+    Services(Settings(home=home)).auth.create_user("alice", password="alice-password")
+    proc, port = _server(home, {"ARNO_TRUSTED_PROXIES": "127.0.0.1/32"})
+    try:
+        _wait_listening(port, proc)
+        url = f"http://127.0.0.1:{port}"
+        over_tls = _login(url, {"X-Forwarded-Proto": "https"})
+        assert over_tls.status_code == 303, over_tls.text
+        session = [c for c in over_tls.headers.get_list("set-cookie")
+                   if c.startswith("arno_session=")][0]
+        assert "Secure" in session and "HttpOnly" in session
+        plain = _login(url, {})
+        session = [c for c in plain.headers.get_list("set-cookie")
+                   if c.startswith("arno_session=")][0]
+        assert "Secure" not in session
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
