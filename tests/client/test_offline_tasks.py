@@ -125,6 +125,7 @@ def test_init_offline_true_in_process(sqlite_server, api_session, tmp_path, monk
             offline=True,
             auto_connect_streams=False,
             auto_resource_monitoring=False,
+            auto_connect_arg_parser=False,  # pytest's own arguments are not the point here
         )
         task.connect({"lr": 0.1, "layers": {"hidden": 32}})
         task.connect_configuration({"scaler": "minmax"}, name="preprocessing")
