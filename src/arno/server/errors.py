@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -80,6 +80,16 @@ async def _unauthenticated(request: Request) -> ArnoError | None:
     return None
 
 
+def database_unavailable(exc: DBAPIError) -> bool:
+    """Whether a database error means "not now" (a lost or refused connection, a database
+    shutting down or starting, SQLite locked) rather than a fault in the request or the code."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+    return isinstance(exc, OperationalError)  # PostgreSQL: connection and server state
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArnoError)
     async def _arno_error(request: Request, exc: ArnoError) -> Response:
@@ -126,6 +136,22 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_page(request):
             return _page_error(request, 422, message)
         return error_response(422, "invalid_input", message)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        # The database is away (restarting, unreachable, locked): 503, which clients retry or
+        # spool, rather than a 500 they take as a final refusal.
+        if not database_unavailable(exc):
+            return await _unexpected(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(exc.orig).splitlines()[0] if exc.orig else exc)
+        message = "the database is unavailable; try again shortly"
+        if is_page(request):
+            return _page_error(request, 503, message)
+        response = error_response(503, "unavailable", message)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
