@@ -452,3 +452,27 @@ def test_delivery_in_threads_of_one_process_sends_each_folder_once(sqlite_server
         assert sum(r.duplicates for r in results) == 0
         for task_id in tasks:
             check_delivered(api, task_id, 400, 100)
+
+
+def test_a_reporter_ending_with_batches_left_says_so_and_the_next_one_clears_it(sqlite_server,
+                                                                               home):
+    with sqlite_server.client() as api:
+        task_id = new_task(api)
+        session = ApiSession(sqlite_server.url, sqlite_server.admin_key,
+                             sqlite_server.admin_secret)
+        # events cannot get through, but the one try at the end reaches the server
+        first = Reporter(_GoesAway(session, 0), task_id, spool_dir=home / "spool",
+                         max_batch_points=10)
+        for it in range(30):
+            first.scalar("m", "v", it, 1.0)
+        assert first.close(timeout=10) is False
+        pending = api.get(f"/api/v1/tasks/{task_id}").json()["runtime"]["spool_pending"]
+        assert pending["batches"] == 3
+        # the same task reporting again from a new process (resumed): it sends the backlog first
+        second = Reporter(session, task_id, spool_dir=home / "spool")
+        second.scalar("m", "v", 30, 2.0)
+        assert second.close(timeout=30) is True
+        session.close()
+        assert points(api, task_id) == 31
+        assert api.get(f"/api/v1/tasks/{task_id}").json()["runtime"]["spool_pending"] is None
+        assert not (home / "spool" / task_id).exists()

@@ -51,8 +51,6 @@ _TASK_DIR = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class _Session(Protocol):
-    host: str
-
     def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
 
