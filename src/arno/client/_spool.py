@@ -420,7 +420,8 @@ def keep_delivering(session: _Session, home: Path, stop: threading.Event, *,
                     log.info("sent %d spooled batch(es) (%d points, %d moved aside) left by "
                              "ended processes", done.batches, done.points, done.rejected)
             except Exception:  # noqa: BLE001 - the agent goes on without it
-                log.exception("delivering spooled batches failed")
+                if not stop.is_set():  # (stopping, its session may be closed under us)
+                    log.exception("delivering spooled batches failed")
             stop.wait(interval)
 
     thread = threading.Thread(target=run, name="arno-spool-delivery", daemon=True)

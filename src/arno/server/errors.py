@@ -3,7 +3,9 @@ error page (or a redirect to the login page) for the web UI's pages."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
@@ -90,6 +92,19 @@ def database_unavailable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError)  # PostgreSQL: connection and server state
 
 
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _storage_full(request: Request, reason: str) -> Response:
+    """507: the server's disk (store, upload folder or database) is full. Nothing was stored;
+    the same request succeeds once space is freed."""
+    log.error("out of storage space on %s %s: %s", request.method, request.url.path, reason)
+    message = f"the server is out of storage space ({reason}); free some and try again"
+    if is_page(request):
+        return _page_error(request, 507, message)
+    return error_response(507, "insufficient_storage", message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArnoError)
     async def _arno_error(request: Request, exc: ArnoError) -> Response:
@@ -142,6 +157,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: DBAPIError) -> Response:
         # The database is away (restarting, unreachable, locked): 503, which clients retry or
         # spool, rather than a 500 they take as a final refusal.
+        if "disk is full" in str(exc.orig):  # SQLite on a full disk
+            return _storage_full(request, "the database's disk is full")
         if not database_unavailable(exc):
             return await _unexpected(request, exc)
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
@@ -152,6 +169,12 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(503, "unavailable", message)
         response.headers["Retry-After"] = "1"
         return response
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> Response:
+        if exc.errno not in _NO_SPACE:
+            return await _unexpected(request, exc)
+        return _storage_full(request, os.strerror(exc.errno or errno.ENOSPC))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
