@@ -8,6 +8,7 @@
     ├── Conflict              409  the object's state forbids the change
     │   └── Immutable         409  the object is final (completed task, finalized dataset)
     ├── PayloadTooLarge       413  request body over the configured limit
+    ├── TooManyRequests       429  too many attempts (failed logins); see ``retry_after``
     ├── ServerUnavailable     503  the server cannot be reached or is overloaded
     └── IntegrityError        500  stored bytes do not match their hash
 
@@ -72,6 +73,17 @@ class PayloadTooLarge(ArnoError):
     code = "payload_too_large"
 
 
+class TooManyRequests(ArnoError):
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+        """Seconds to wait; the server sends it as the ``Retry-After`` header."""
+
+
 class ServerUnavailable(ArnoError):
     status = 503
     code = "unavailable"
@@ -93,6 +105,7 @@ _BY_CODE: dict[str, type[ArnoError]] = {
         Conflict,
         Immutable,
         PayloadTooLarge,
+        TooManyRequests,
         ServerUnavailable,
         IntegrityError,
     )
@@ -105,6 +118,7 @@ _BY_STATUS: dict[int, type[ArnoError]] = {
     409: Conflict,
     413: PayloadTooLarge,
     422: InvalidInput,
+    429: TooManyRequests,
     502: ServerUnavailable,
     503: ServerUnavailable,
     504: ServerUnavailable,

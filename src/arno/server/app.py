@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +20,7 @@ from arno import __version__
 from arno.core.settings import Settings
 from arno.server.deps import current_principal
 from arno.server.errors import install_error_handlers
-from arno.server.middleware import AllowedNetworks, BodyLimit
+from arno.server.middleware import AllowedNetworks, BodyLimit, SecurityHeaders
 from arno.server.routers import (
     artifacts,
     datasets,
@@ -38,7 +41,7 @@ log = logging.getLogger("arno.server")
 async def _reap_forever(services: Services, interval: float, gc_interval: float) -> None:
     """Fail or requeue tasks whose agent stopped heartbeating; now and then, delete dataset
     packs nothing refers to any more (a version deleted as a plain task, an upload never
-    finished)."""
+    finished) and temp files a day old (left by a server killed mid-upload)."""
     next_gc = time.monotonic() + gc_interval
     while True:
         await asyncio.sleep(interval)
@@ -49,8 +52,23 @@ async def _reap_forever(services: Services, interval: float, gc_interval: float)
             if gc_interval > 0 and time.monotonic() >= next_gc:
                 next_gc = time.monotonic() + gc_interval
                 await run_in_threadpool(services.dataset_packs.collect)
+                # uploads cut off by a crash (kill -9, power cut) leave temp files behind
+                await run_in_threadpool(services.store.remove_stale_temp)
         except Exception:  # noqa: BLE001 - keep reaping; the next pass may succeed
             log.exception("reaper pass failed")
+
+
+def _docs_csp(html: bytes) -> str:
+    """The API docs page loads Swagger UI from its CDN and starts it with one inline script:
+    allow that CDN and exactly that script (by its hash), nothing else."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
+        for body in re.findall(rb"<script>(.*?)</script>", html, re.S)
+    )
+    cdn = "https://cdn.jsdelivr.net"
+    return (f"default-src 'self'; script-src 'self' {cdn} {hashes}; "
+            f"style-src 'self' {cdn} 'unsafe-inline'; img-src 'self' data: https:; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -90,7 +108,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @api.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="Arno API")
+        page = get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="Arno API")
+        page.headers["content-security-policy"] = _docs_csp(bytes(page.body))
+        return page
 
     app.include_router(api)
     app.include_router(health.router)
@@ -102,4 +122,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     if settings.allowed_networks:
         app.add_middleware(AllowedNetworks, networks=settings.allowed_networks)
+    app.add_middleware(SecurityHeaders)  # last added: outermost, so it sees every answer
     return app

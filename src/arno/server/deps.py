@@ -4,7 +4,8 @@ A caller proves who it is with HTTP Basic (API key and secret, or username and p
 ``X-Arno-Key``/``X-Arno-Secret`` headers, or the web UI's session cookie. Requests that change
 something with the cookie must also carry the session's CSRF token (the ``X-CSRF-Token`` header
 for the API, a ``csrf_token`` form field for the pages), so another site cannot make a signed-in
-browser act on its behalf.
+browser act on its behalf. Failed secrets are throttled per login name and client address
+(``services.throttle``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _credentials(request: Request) -> tuple[str, str] | None:
     return None
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address, for throttling failed logins (behind a proxy named in
+    ARNO_TRUSTED_PROXIES, uvicorn takes it from X-Forwarded-For)."""
+    return request.client.host if request.client else None
+
+
 def current_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
@@ -54,7 +61,9 @@ def current_principal(request: Request) -> Principal:
     svc = get_services(request)
     creds = _credentials(request)
     if creds is not None:
-        principal = svc.auth.authenticate(*creds)
+        login, secret = creds
+        principal = svc.login_throttle.guard(login, client_address(request),
+                                             lambda: svc.auth.authenticate(login, secret))
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:

@@ -15,7 +15,8 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from arno.core.errors import ArnoError, Unauthorized
+from arno.core.errors import ArnoError, TooManyRequests, Unauthorized
+from arno.server.middleware import add_security_headers
 
 log = logging.getLogger("arno.server")
 
@@ -29,6 +30,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    429: "too_many_requests",
 }
 
 
@@ -113,9 +115,11 @@ def install_error_handlers(app: FastAPI) -> None:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
             return error_response(401, exc.code, exc.message)
-        if is_page(request):
-            return _page_error(request, exc.status, exc.message)
-        return JSONResponse(exc.to_body(), status_code=exc.status)
+        resp = (_page_error(request, exc.status, exc.message) if is_page(request)
+                else JSONResponse(exc.to_body(), status_code=exc.status))
+        if isinstance(exc, TooManyRequests) and exc.retry_after:
+            resp.headers["retry-after"] = str(exc.retry_after)
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -132,7 +136,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 400:  # a body that could not be read at all
+        if exc.status_code in (400, 404, 405):  # an unreadable body, no such route or method
             denied = await _unauthenticated(request)
             if denied is not None:
                 return await _arno_error(request, denied)
@@ -179,6 +183,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # answered outside the middleware stack (by Starlette's outermost error middleware)
         if is_page(request):
-            return _page_error(request, 500, "internal server error")
-        return error_response(500, "internal_error", "internal server error")
+            resp: Response = _page_error(request, 500, "internal server error")
+        else:
+            resp = error_response(500, "internal_error", "internal server error")
+        add_security_headers(resp.headers)
+        return resp

@@ -1,4 +1,4 @@
-"""ASGI middleware: network allowlist and request body limits."""
+"""ASGI middleware: security headers, network allowlist and request body limits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,62 @@ import ipaddress
 import json
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+"""The Content-Security-Policy of every HTML page. Pages load scripts only from /static (no
+inline script, no eval). Styles allow 'unsafe-inline': Plotly injects its own <style> element
+and templates set a few style attributes (indent depth, colour swatches); styles cannot run
+code."""
+
+CHART_CSP = PAGE_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'")
+"""The CSP of pages that load Plotly: its WebGL traces (scattergl for long series, parcoords,
+a user's own figures) compile code with ``new Function``, so these pages also allow eval. Inline
+script stays refused there too, so injected markup still cannot run."""
+
+_EVERY_RESPONSE = (
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+)
+
+
+def add_security_headers(headers: MutableHeaders) -> None:
+    """Set the headers every response carries, and the CSP on HTML, unless the response chose
+    its own (a sandboxed debug sample sets its CSP and may be framed by the UI)."""
+    for name, value in _EVERY_RESPONSE:
+        if name not in headers:
+            headers[name] = value
+    if (headers.get("content-type", "").startswith("text/html")
+            and "content-security-policy" not in headers):
+        headers["content-security-policy"] = PAGE_CSP
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response, including those other middleware answer
+    on its own (403 outside the allowlist, 413)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", []))
+                add_security_headers(MutableHeaders(raw=message["headers"]))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:

@@ -2,9 +2,14 @@
 token derived from that id.
 
 The signing key is made once per installation and kept in ``server_state``, so every replica
-behind a proxy accepts the same cookies and a restart logs nobody out. Sessions are not stored:
-logging out drops the cookie, and a disabled user is refused on the next request because the
-user row is read every time.
+behind a proxy accepts the same cookies and a restart logs nobody out. Sessions are not stored
+one by one: a cookie carries its user's ``session_version``, and the user row, read on every
+request, must still hold that version. Logging out, changing the password and disabling the
+user raise the version, which ends every browser session of that user at once, on every
+replica, including copies of a cookie taken before. (Ending only the one session that logged
+out would need a table of revoked session ids checked on every request; ending them all is
+simpler, and what one wants after a cookie may have leaked.) A password change gives the
+browser that made it a new cookie, so only the others are logged out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from arno.core.errors import Unauthorized
@@ -83,14 +88,34 @@ class SessionService:
             raise Unauthorized("invalid username or password") from None
         if principal.key_id is not None:
             raise Unauthorized("invalid username or password")
+        return self._issue(principal)
+
+    def renew(self, principal: Principal) -> tuple[str, Session]:
+        """A new cookie for a user whose sessions were just ended (after a password change),
+        with the current session version."""
+        return self._issue(principal)
+
+    def _issue(self, principal: Principal) -> tuple[str, Session]:
+        with self.db.read() as s:
+            version = s.scalar(select(UserRow.session_version)
+                               .where(UserRow.id == principal.user_id))
+        if version is None:
+            raise Unauthorized("invalid username or password")
         sid = secrets.token_urlsafe(16)
         now = int(time.time())
         token = jwt.encode(
-            {"sub": principal.user_id, "sid": sid, "iat": now, "exp": now + self.max_age},
+            {"sub": principal.user_id, "sid": sid, "ver": version, "iat": now,
+             "exp": now + self.max_age},
             self.secret,
             algorithm="HS256",
         )
         return token, Session(principal, sid)
+
+    def logout(self, user_id: str) -> None:
+        """End every browser session of this user (see the module's docstring)."""
+        with self.db.write() as s:
+            s.execute(update(UserRow).where(UserRow.id == user_id)
+                      .values(session_version=UserRow.session_version + 1))
 
     def verify(self, token: str) -> Session:
         try:
@@ -100,7 +125,8 @@ class SessionService:
             raise Unauthorized("session expired or invalid; log in again") from None
         with self.db.read() as s:
             user = s.scalar(select(UserRow).where(UserRow.id == str(claims["sub"])))
-            if user is None or user.disabled:
+            if (user is None or user.disabled
+                    or claims.get("ver", 0) != user.session_version):  # logged out since
                 raise Unauthorized("session expired or invalid; log in again")
             return Session(Principal(user.id, user.username, user.role, None), str(claims["sid"]))
 

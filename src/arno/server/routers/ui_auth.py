@@ -9,9 +9,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from arno.core.errors import Forbidden, InvalidInput, Unauthorized
+from arno.core.errors import Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from arno.core.schemas import UserCreate
-from arno.server.deps import SESSION_COOKIE, check_csrf, current_principal, get_services
+from arno.server.deps import (
+    SESSION_COOKIE,
+    check_csrf,
+    client_address,
+    current_principal,
+    get_services,
+)
 from arno.server.ui.render import render
 from arno.services.container import Services
 from arno.services.principal import Principal
@@ -67,20 +73,33 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not expected or not secrets.compare_digest(expected, csrf_token):
         raise Forbidden("the login form expired: reload the page and try again")
+    name = username.strip()
     try:
-        token, _session = svc.sessions.login(username.strip(), password)
+        token, _session = svc.login_throttle.guard(
+            name, client_address(request), lambda: svc.sessions.login(name, password))
+    except TooManyRequests as exc:
+        resp = _login_page(request, safe_next(next), exc.message, username, status=429)
+        resp.headers["retry-after"] = str(exc.retry_after or 1)
+        return resp
     except Unauthorized as exc:
         return _login_page(request, safe_next(next), exc.message, username, status=401)
     resp = RedirectResponse(safe_next(next), status_code=303)
-    resp.set_cookie(SESSION_COOKIE, token, max_age=svc.sessions.max_age, httponly=True,
-                    samesite="lax", secure=_secure(request), path="/")
+    _set_session_cookie(request, svc, resp, token)
     resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return resp
 
 
+def _set_session_cookie(request: Request, svc: Services, resp: Response, token: str) -> None:
+    resp.set_cookie(SESSION_COOKIE, token, max_age=svc.sessions.max_age, httponly=True,
+                    samesite="lax", secure=_secure(request), path="/")
+
+
 @router.post("/logout")
-def logout(request: Request, who: Who, csrf_token: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, svc: Svc, who: Who,
+           csrf_token: Annotated[str, Form()] = "") -> Response:
+    """Ends every browser session of the user, not only this one (a copied cookie too)."""
     check_csrf(request, csrf_token)
+    svc.sessions.logout(who.user_id)
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
@@ -129,11 +148,16 @@ def change_password(request: Request, svc: Svc, who: Who,
                     csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
     try:
-        svc.auth.authenticate(who.username, current)
+        svc.login_throttle.guard(who.username, client_address(request),
+                                 lambda: svc.auth.authenticate(who.username, current))
     except Unauthorized:
         raise Forbidden("the current password is wrong") from None
-    svc.auth.set_password(who.user_id, password)
-    return RedirectResponse("/settings?msg=Password+changed", status_code=303)
+    svc.auth.set_password(who.user_id, password)  # ends every browser session of the user
+    resp = RedirectResponse("/settings?msg=Password+changed", status_code=303)
+    if getattr(request.state, "session_id", None) is not None:  # keep this browser signed in
+        token, _session = svc.sessions.renew(who)
+        _set_session_cookie(request, svc, resp, token)
+    return resp
 
 
 @router.post("/settings/users")

@@ -142,7 +142,10 @@ def sample_file(task_id: str, sample_id: int, svc: Svc, who: Who) -> Response:
     if not sample.hash:
         raise NotFound("this sample is stored outside Arno")
     media = sample.content_type or _KIND_TYPES.get(sample.kind, "application/octet-stream")
-    csp = "sandbox allow-scripts" if sample.kind == "html" else "sandbox"
+    extra = {"content-security-policy": "sandbox"}
+    if sample.kind == "html":  # shown in an <iframe> of the task page: framed by this site only
+        extra = {"content-security-policy": "sandbox allow-scripts; frame-ancestors 'self'",
+                 "x-frame-options": "SAMEORIGIN"}
     name = f"{sample.metric}-{sample.variant}-{sample.iteration}"
     return _blob_response(svc, sample.hash, media, f"inline; filename*=UTF-8''{quote(name)}",
-                          {"content-security-policy": csp})
+                          extra)

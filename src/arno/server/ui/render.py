@@ -18,6 +18,7 @@ from markupsafe import Markup
 from arno import __version__
 from arno.core.files import human_size
 from arno.core.ids import as_utc
+from arno.server.middleware import CHART_CSP
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -130,6 +131,7 @@ def static_url(path: str) -> str:
 
 
 env.globals["static"] = static_url
+_PLOTLY_TAG = f'<script src="{static_url("plotly.min.js")}">'
 
 
 def render(request: Request, template: str, status_code: int = 200,
@@ -145,18 +147,17 @@ def render(request: Request, template: str, status_code: int = 200,
         **context,
     }
     html = env.get_template(template).render(ctx)
-    base_headers = {
-        "cache-control": "no-store",
-        "x-content-type-options": "nosniff",
-        "referrer-policy": "same-origin",
-        "x-frame-options": "SAMEORIGIN",
-    }
-    return HTMLResponse(html, status_code=status_code, headers={**base_headers, **(headers or {})})
+    # nosniff, framing, referrer and the strict CSP: server.middleware.SecurityHeaders
+    base = {"cache-control": "no-store"}
+    if _PLOTLY_TAG in html:
+        base["content-security-policy"] = CHART_CSP
+    return HTMLResponse(html, status_code=status_code, headers={**base, **(headers or {})})
 
 
 _TITLES = {
     400: "Bad request", 401: "Please log in", 403: "Not allowed", 404: "Not found",
     405: "Not allowed", 409: "Conflict", 413: "Too large", 422: "Invalid input",
+    429: "Too many attempts",
     500: "Something went wrong",
 }
 
