@@ -30,7 +30,9 @@ async def receive_to_file(request: Request, limit: int) -> tuple[str, str, int]:
             hasher.update(chunk)
             out.write(chunk)
 
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, prefix="upload-") as out:
+    # named *.part: one left by a crash is removed with the store's other stale temp files
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False, prefix="upload-",
+                                     suffix=".part") as out:
         try:
             async for chunk in request.stream():
                 size += len(chunk)
