@@ -9,8 +9,9 @@ iteration once with its own value: none lost (a batch cut off mid-request is ret
 spooled), none duplicated (a batch stored before the kill and sent again is recognised by its
 id), and no manual step in between.
 
-``POINTS`` is the full million: on 2 cores the whole test takes about 25 s (see the report in
-the commit), well under the 60 s budget.
+``POINTS`` is the full million, not scaled down: on the 2-core machines the test took 21 s
+alone and 42 s with the machine loaded (load average 8), under the 60 s budget; lower
+``POINTS`` should CI ever need it.
 """
 
 from __future__ import annotations
