@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.faults._procs import ServerProcess
 
 LEASE = 3.0

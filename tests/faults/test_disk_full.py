@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 from blake3 import blake3
+from tests.faults._procs import ServerProcess, bad_blobs
 
 from arno.core.errors import ArnoError
-from tests.faults._procs import ServerProcess, bad_blobs
 
 FS_BYTES = 4 << 20
 FILLER = 3 << 20  # leaves about 1 MiB

@@ -32,7 +32,6 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-
 from tests.faults._procs import ServerProcess, free_port, wait_json
 
 WRITERS = 3

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.faults._procs import ServerProcess, bad_blobs, blob_count
 
 from arno.core.errors import ArnoError, Immutable
-from tests.faults._procs import ServerProcess, bad_blobs, blob_count
 
 BIG_FILES = 12  # x 2 MiB of random bytes
 SMALL_FILES = 150  # x 1-4 KiB

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from tests.faults._procs import ServerProcess, wait_json
 
 POINTS = 1_000_000
