@@ -141,7 +141,9 @@ def test_find_a_task_among_a_thousand_then_open_it(browser, world):
     page.wait_for_selector("table.preview")
     assert page.locator("table.preview thead").inner_text().split() == ["a", "b"]
     assert "0.125" in page.locator("table.preview tbody").inner_text()
-    page.wait_for_function("document.querySelector('img.thumb').naturalWidth === 2")
+    from playwright.sync_api import expect  # (not wait_for_function: it evals; the CSP refuses)
+
+    expect(page.locator("img.thumb").first).to_have_js_property("naturalWidth", 2)
     shot(page, "06-task-artifacts")
 
     for tab, selector, name in (("Execution", "table.kv", "07-task-execution"),
@@ -283,8 +285,9 @@ def test_a_running_task_updates_live(browser, world, sqlite_server):
     page.wait_for_selector("#console >> text=step 4")
     report(5, 5)
     page.wait_for_selector("#console >> text=step 9", timeout=15_000)
-    page.wait_for_function("document.getElementById('taskiter').textContent === '9'",
-                           timeout=15_000)
+    from playwright.sync_api import expect  # (not wait_for_function: it evals; the CSP refuses)
+
+    expect(page.locator("#taskiter")).to_have_text("9", timeout=15_000)
     page.goto(world["url"] + f"/tasks/{tid}?tab=scalars")
     page.wait_for_selector(".chart[data-metric='loss'] .plot .main-svg")
     report(10, 20)

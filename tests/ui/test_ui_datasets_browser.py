@@ -81,7 +81,9 @@ def test_click_from_the_list_to_a_modified_file_and_preview_it(browser, world, s
     page.goto(url + f"/datasets/versions/{world.v2['id']}?prefix=img/")
     page.click("table.files >> text=gradient.png")
     page.wait_for_selector("#preview img")
-    page.wait_for_function("document.querySelector('#preview img').naturalWidth === 160")
+    from playwright.sync_api import expect  # (not wait_for_function: it evals; the CSP refuses)
+
+    expect(page.locator("#preview img").first).to_have_js_property("naturalWidth", 160)
     shot(page, "datasets-06-preview-image")
 
     page.goto(url + f"/datasets/versions/{world.v2['id']}?prefix=notes/")
