@@ -212,7 +212,8 @@ def test_admin_manages_users_and_their_keys(server):
         assert key["username"] == name
     with server.client(key["access_key"], key["secret_key"]) as c:
         assert c.get(f"{API}/me").json() == {
-            "user_id": resp.json()["id"], "username": name, "role": "user"}
+            "user_id": resp.json()["id"], "username": name, "role": "user",
+            "run_task_id": None}
 
 
 def _snapshot(client: httpx.Client, task_id: str) -> dict:
