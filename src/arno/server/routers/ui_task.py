@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
 from arno.core.errors import NotFound
+from arno.core.files import safe_file_name
 from arno.core.schemas import HyperParam
 from arno.core.status import TaskStatus
 from arno.server.deps import current_principal, get_services
@@ -121,11 +122,11 @@ def artifact_file(task_id: str, name: str, svc: Svc, who: Who, inline: str = "")
     art = svc.artifacts.get(task_id, name)
     if not art.hash:
         raise NotFound(f"artifact {name!r} is stored outside Arno, at {art.uri}")
-    filename = art.file_name or art.name
+    filename = safe_file_name(art.file_name or art.name)  # never a path: one component
     show = bool(inline) and artifact_preview.is_image(art)
     media = art.content_type if show else "application/octet-stream"
     how = "inline" if show else "attachment"
-    disposition = f"{how}; filename*=UTF-8''{quote(filename)}"
+    disposition = f"{how}; filename*=UTF-8''{quote(filename, safe='')}"
     return _blob_response(svc, art.hash, media, disposition,
                           {"content-security-policy": "sandbox"})
 
@@ -146,6 +147,7 @@ def sample_file(task_id: str, sample_id: int, svc: Svc, who: Who) -> Response:
     if sample.kind == "html":  # shown in an <iframe> of the task page: framed by this site only
         extra = {"content-security-policy": "sandbox allow-scripts; frame-ancestors 'self'",
                  "x-frame-options": "SAMEORIGIN"}
-    name = f"{sample.metric}-{sample.variant}-{sample.iteration}"
-    return _blob_response(svc, sample.hash, media, f"inline; filename*=UTF-8''{quote(name)}",
+    name = f"{sample.metric}-{sample.variant}-{sample.iteration}".replace("/", "_")
+    return _blob_response(svc, sample.hash, media,
+                          f"inline; filename*=UTF-8''{quote(safe_file_name(name), safe='')}",
                           extra)
