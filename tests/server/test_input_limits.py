@@ -255,6 +255,32 @@ def test_queued_is_reached_only_by_enqueue(admin):
     assert admin.get(f"{API}/tasks/{tid}").json()["status"] == "created"
 
 
+# ---- found by the API fuzzer (tests/security/test_api_fuzz.py) --------------------------------
+
+
+def test_clone_under_an_unknown_parent_is_404(admin):
+    tid = _task(admin)["id"]
+    _error(admin.post(f"{API}/tasks/{tid}/clone", json={"parent_id": "f" * 32}), 404)
+    clone = admin.post(f"{API}/tasks/{tid}/clone", json={})
+    assert clone.status_code == 201 and clone.json()["parent_id"] == tid
+
+
+def test_a_clone_of_a_longest_name_fits_the_column(admin):
+    src = _task(admin, name="n" * 512)
+    clone = admin.post(f"{API}/tasks/{src['id']}/clone", json={})
+    assert clone.status_code == 201, clone.text
+    assert len(clone.json()["name"]) <= 512 and clone.json()["name"].endswith(" (clone)")
+
+
+def test_blob_answers_are_documented_as_bytes(admin):
+    spec = admin.get(f"{API}/openapi.json").json()
+    blob = spec["paths"]["/api/v1/blobs/{hash}"]
+    assert list(blob["get"]["responses"]["200"]["content"]) == ["application/octet-stream"]
+    assert blob["head"]["responses"]["200"].get("content", {}) == {}
+    assert blob["get"]["parameters"][0]["schema"]["pattern"] == "^[0-9a-f]{64}$"
+    _error(admin.get(f"{API}/blobs/{'A' * 64}"), 422, "invalid_input")
+
+
 BAD_BODIES = [
     ("POST", "/tasks", b"{not json"),
     ("POST", "/tasks", b'{"project": 1}'),
@@ -266,6 +292,9 @@ BAD_BODIES = [
     ("POST", "/datasets/pieces/missing", b"{"),
     ("POST", "/keys", b'{"user": []}'),
     ("GET", "/tasks?limit=x", b""),
+    ("GET", "/no/such/route", b""),
+    ("DELETE", "/tasks", b""),
+    ("PUT", "/blobs/not-a-hash", b"x"),
 ]
 
 

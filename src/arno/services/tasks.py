@@ -279,10 +279,11 @@ class TaskService:
             row = get_task_row(s, task_id)
             who.require_owner(row.owner_id)
             current = TaskStatus(row.status)
-            if req.status == TaskStatus.queued and current != TaskStatus.queued:
-                raise Conflict("a task is queued by POST /tasks/{id}/enqueue (it needs a queue)")
             if not (req.force and who.is_admin and current != TaskStatus.published):
                 check_move(current, req.status)
+            if req.status == TaskStatus.queued and current != TaskStatus.queued:
+                raise Conflict(f"a task cannot go from {current} to queued by a status change: "
+                               "enqueue it (POST /tasks/{id}/enqueue), which names its queue")
             if current == TaskStatus.queued and req.status != TaskStatus.queued:
                 # out of its queue by any path, or its entry would be handed out later (and
                 # block the next enqueue)
@@ -394,6 +395,8 @@ class TaskService:
         now = utcnow()
         with self.db.write() as s:
             src = get_task_row(s, task_id)
+            if req.parent_id is not None:
+                get_task_row(s, req.parent_id)  # 404, not a foreign-key failure
             if req.project:
                 project = ensure_project(s, req.project, who.user_id)
             else:
@@ -401,7 +404,7 @@ class TaskService:
                 assert project is not None
             row = TaskRow(
                 project_id=project.id,
-                name=req.name or f"{src.name} (clone)",
+                name=req.name or f"{src.name[:504]} (clone)",  # within the column's 512
                 type=src.type,
                 status=TaskStatus.created.value,
                 comment=src.comment,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +20,8 @@ from arno.storage import check_hash
 router = APIRouter(tags=["artifacts"])
 Svc = Annotated[Services, Depends(get_services)]
 Who = Annotated[Principal, Depends(current_principal)]
+Hash = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="BLAKE3 of the bytes")]
+BYTES = {200: {"description": "The bytes", "content": {"application/octet-stream": {}}}}
 
 
 @router.get("/tasks/{task_id}/artifacts", response_model=list[ArtifactOut])
@@ -45,8 +47,9 @@ def delete_artifact(task_id: str, name: str, svc: Svc, who: Who) -> Response:
     return Response(status_code=204)
 
 
-@router.head("/blobs/{hash}")
-def blob_exists(hash: str, svc: Svc, who: Who) -> Response:
+@router.head("/blobs/{hash}", response_class=Response,
+             responses={200: {"description": "The blob is stored", "content": {}}})
+def blob_exists(hash: Hash, svc: Svc, who: Who) -> Response:
     check_hash(hash)
     if not svc.store.exists(hash):
         return Response(status_code=404)
@@ -54,7 +57,7 @@ def blob_exists(hash: str, svc: Svc, who: Who) -> Response:
 
 
 @router.put("/blobs/{hash}", response_model=BlobOut)
-async def upload_blob(hash: str, request: Request, who: Who) -> BlobOut:
+async def upload_blob(hash: Hash, request: Request, who: Who) -> BlobOut:
     """Upload bytes whose BLAKE3 is ``hash``; refused (422) if the content does not match.
     Uploading a blob that is already stored is a cheap no-op; check first with HEAD."""
     svc: Services = request.app.state.services
@@ -77,8 +80,8 @@ async def upload_blob(hash: str, request: Request, who: Who) -> BlobOut:
     return BlobOut(hash=info.hash, size=info.size)
 
 
-@router.get("/blobs/{hash}")
-def download_blob(hash: str, svc: Svc, who: Who) -> Response:
+@router.get("/blobs/{hash}", response_class=Response, responses=BYTES)
+def download_blob(hash: Hash, svc: Svc, who: Who) -> Response:
     check_hash(hash)
     local = svc.store.local_path(hash)
     headers = {"x-arno-hash": hash, "cache-control": "private, max-age=31536000, immutable"}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
@@ -42,6 +43,7 @@ router = APIRouter(tags=["datasets"])
 Svc = Annotated[Services, Depends(get_services)]
 Who = Annotated[Principal, Depends(current_principal)]
 M = TypeVar("M", bound=BaseModel)
+Hash = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$", description="BLAKE3 of the pack")]
 
 RANGE_IN_MEMORY = 8 * 1024 * 1024
 """Ranges up to this size are read in one call; longer ones are streamed."""
@@ -87,7 +89,7 @@ async def locate_pieces(request: Request, who: Who) -> Response:
 
 
 @router.put("/datasets/packs/{hash}", response_model=PackOut)
-async def upload_pack(hash: str, request: Request, who: Who) -> PackOut:
+async def upload_pack(hash: Hash, request: Request, who: Who) -> PackOut:
     """Receive a pack named by the BLAKE3 of its bytes; every member is verified before it is
     stored (422 naming the bad piece). Sending a stored pack again is harmless."""
     svc: Services = request.app.state.services
@@ -131,8 +133,11 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | str:
     return start, min(end, size)
 
 
-@router.get("/datasets/packs/{hash}")
-def download_pack(hash: str, request: Request, svc: Svc, who: Who) -> Response:
+@router.get("/datasets/packs/{hash}", response_class=Response, responses={
+    200: {"description": "The pack", "content": {"application/octet-stream": {}}},
+    206: {"description": "The bytes of a range", "content": {"application/octet-stream": {}}},
+})
+def download_pack(hash: Hash, request: Request, svc: Svc, who: Who) -> Response:
     """The pack's bytes; ``Range: bytes=a-b`` answers 206 with just those bytes, so one
     member is read without the whole pack (local and S3 stores alike)."""
     check_hash(hash)
