@@ -225,6 +225,9 @@ class QueueService:
         the worker."""
         if who is not None:
             self.check_worker_owner(worker_id, who)
+        if not self._anything_waiting(queues):
+            # a read, no write lock: every long poll woken by an enqueue looks, one takes it
+            return None
         now = utcnow()
         lease = now + timedelta(seconds=self.lease_seconds)
         expires = run_credentials.expiry(lease, self.lease_seconds)
@@ -249,6 +252,13 @@ class QueueService:
                                                now=now)
             return DequeueReply(task=detail, queue=got[1], lease_seconds=self.lease_seconds,
                                 credential=credential)
+
+    def _anything_waiting(self, queues: list[str]) -> bool:
+        with self.db.read() as s:
+            return s.scalar(
+                select(QueueEntryRow.id)
+                .join(QueueRow, QueueRow.id == QueueEntryRow.queue_id)
+                .where(QueueRow.name.in_(queues)).limit(1)) is not None
 
     @staticmethod
     def _take_sqlite(s: Session, worker_id: str, queues: list[str], now: datetime,
