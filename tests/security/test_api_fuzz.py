@@ -34,7 +34,7 @@ from tests.conftest import LiveServer, start_server  # noqa: E402
 
 from arno.storage import hash_bytes  # noqa: E402
 
-EXAMPLES = int(os.environ.get("ARNO_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("ARNO_FUZZ_EXAMPLES", "20"))
 TIMEOUT = 30
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

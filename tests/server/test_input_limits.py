@@ -205,6 +205,31 @@ def test_integers_beyond_64_bits_are_422(admin, value):
     assert ok.status_code == 200 and ok.json()["last_iteration"] == 2**63 - 1
 
 
+@pytest.mark.parametrize(("path", "params"), [
+    ("console", {"after": 2**70}), ("console", {"limit": 2**70}), ("console", {"limit": -1}),
+    ("scalars", {"max_points": 2**70}), ("debug_samples", {"iteration": 2**70}),
+    ("files", {"limit": 2**70}), ("files", {"offset": 2**63}), ("versions", {"limit": 2**70}),
+])
+def test_query_integers_beyond_64_bits_are_422(admin, path, params):
+    tid = _task(admin)["id"]
+    url = {"files": f"{API}/datasets/{{vid}}/files", "versions": f"{API}/datasets",
+           }.get(path, f"{API}/tasks/{tid}/{path}")
+    if "{vid}" in url:
+        vid = admin.post(f"{API}/datasets", json={"name": "d", "project": "limits"}).json()["id"]
+        url = url.format(vid=vid)
+    _error(admin.get(url, params=params), 422, "invalid_input")
+
+
+@pytest.mark.parametrize("text", [f"last_iteration>{2**70}", "last_iteration<nan"])
+def test_a_last_iteration_filter_beyond_64_bits_is_refused(server, text):
+    """(The web UI's task list filters on columns.)"""
+    from arno.core.errors import InvalidInput
+    from arno.services.task_query import TaskQuery
+
+    with pytest.raises(InvalidInput, match="last_iteration"):
+        server.services.query.list(TaskQuery(fields=[text]))
+
+
 def _entries(c: httpx.Client, queue: str = "default") -> list[str]:
     resp = c.get(f"{API}/queues/{queue}/entries")
     assert resp.status_code == 200, resp.text

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
 from arno.core.errors import InvalidInput
-from arno.core.limits import MAX_REGEX
+from arno.core.limits import INT64_MAX, INT64_MIN, MAX_REGEX
 from arno.core.schemas import TaskPage, encode_float
 from arno.core.status import TaskStatus, TaskType
 from arno.db.engine import Database, compile_regex
@@ -208,7 +208,10 @@ def _field_condition(text: str, dialect: str) -> ColumnElement[bool]:
     if key == "last_iteration":
         if op == "~":
             raise InvalidInput("last_iteration compares numbers: use = != > < >= <=")
-        return _compare(COLUMNS[key], op, int(_as_number(value, text)))
+        number = _as_number(value, text)
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise InvalidInput(f"{text!r}: last_iteration is a 64-bit integer")
+        return _compare(COLUMNS[key], op, int(number))
     if key == "project":
         return TaskRow.project_id.in_(
             select(ProjectRow.id).where(_compare(ProjectRow.name, op, value)))

@@ -32,6 +32,7 @@ from arno.core.dataset_schemas import (
     SquashRequest,
 )
 from arno.core.errors import InvalidInput
+from arno.core.limits import INT64_MAX
 from arno.server.deps import current_principal, get_services
 from arno.server.uploads import receive_to_file
 from arno.services.container import Services
@@ -203,7 +204,7 @@ def list_versions(
     tags: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies defaults
     only_final: bool = False,
     ids: Annotated[list[str], Query()] = [],  # noqa: B006
-    limit: int = 500,
+    limit: Annotated[int, Query(ge=0, le=INT64_MAX)] = 500,
 ) -> list[DatasetVersionOut]:
     """Newest first. ``tags``: versions with every one of them; ``ids`` repeatable or
     comma-separated; ``project`` includes its subprojects."""
@@ -242,7 +243,8 @@ def diff(vid: str, svc: Svc, who: Who, against: str | None = None) -> Response:
 
 @router.get("/datasets/{vid}/files", response_model=DatasetFilesPage)
 def list_files(vid: str, svc: Svc, who: Who, prefix: str = "", status: str = "all",
-               offset: int = 0, limit: int = 200) -> Response:
+               offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+               limit: Annotated[int, Query(ge=0, le=INT64_MAX)] = 200) -> Response:
     return _json(svc.datasets.files(vid, prefix=prefix, status=status, offset=offset,
                                     limit=limit))
 

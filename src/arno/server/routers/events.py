@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pydantic_core
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from arno.core.errors import Immutable
+from arno.core.limits import INT64_MAX, INT64_MIN
 from arno.core.schemas import (
     BatchResult,
     ConsoleLineOut,
@@ -78,7 +79,7 @@ def _ingest(svc: Services, task_id: str, raw: bytes, who: Principal) -> BatchRes
 def reset_events(task_id: str, svc: Svc, who: Who) -> Response:
     """Forget everything the task reported (before it runs again)."""
     task = svc.tasks.get(task_id)
-    who.require_owner(task.owner_id)
+    who.require_task_owner(task)
     if task.status != TaskStatus.created:
         raise Immutable(f"task is {task.status}; reset it to a draft first")
     svc.events.reset_outputs(task_id)
@@ -92,7 +93,7 @@ def scalars(
     who: Who,
     metric: str | None = None,
     variant: str | None = None,
-    max_points: int | None = None,
+    max_points: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     timestamps: bool = False,
 ) -> Response:
     """Every series of the task (or one), ``x`` iterations and ``y`` values; with ``max_points``
@@ -117,7 +118,8 @@ def plots(task_id: str, svc: Svc, who: Who, metric: str | None = None) -> list[P
 
 @router.get("/tasks/{task_id}/debug_samples", response_model=list[DebugSampleOut])
 def debug_samples(
-    task_id: str, svc: Svc, who: Who, metric: str | None = None, iteration: int | None = None
+    task_id: str, svc: Svc, who: Who, metric: str | None = None,
+    iteration: Annotated[int | None, Query(ge=INT64_MIN, le=INT64_MAX)] = None,
 ) -> list[DebugSampleOut]:
     return svc.events.debug_samples(task_id, metric=metric, iteration=iteration)
 
@@ -127,8 +129,8 @@ def console(
     task_id: str,
     svc: Svc,
     who: Who,
-    after: int = 0,
-    limit: int = 1000,
+    after: Annotated[int, Query(ge=INT64_MIN, le=INT64_MAX)] = 0,
+    limit: Annotated[int, Query(ge=0, le=INT64_MAX)] = 1000,
     tail: bool = False,
     search: str | None = None,
 ) -> list[ConsoleLineOut]:
