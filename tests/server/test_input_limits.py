@@ -257,8 +257,9 @@ def test_a_task_leaving_queued_by_status_leaves_its_queue(admin, leave):
 def test_enqueue_takes_the_place_of_a_stale_entry(server, admin):
     """An entry an older server left behind (its task back to created) does not make the
     next enqueue fail."""
-    from arno.db.models import QueueEntryRow, QueueRow
     from sqlalchemy import select
+
+    from arno.db.models import QueueEntryRow, QueueRow
 
     tid = _task(admin)["id"]
     with server.services.db.write() as s:

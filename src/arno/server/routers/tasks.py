@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from arno.core.limits import MAX_LIST, MAX_REGEX
-
 from arno.core.schemas import (
     CloneRequest,
     ConfigurationItem,
