@@ -62,10 +62,19 @@ out = {
     "create_key": api.post("/keys", json={}).status_code,
     "other_task": api.patch("/tasks/" + env["OTHER_TASK"], json={"comment": "pwned"}).status_code,
     "own_task": api.patch("/tasks/" + env["ARNO_TASK_ID"], json={"comment": "mine"}).status_code,
+    "owners_other_task": api.patch("/tasks/" + env["OWNERS_OTHER_TASK"],
+                                   json={"comment": "pwned"}).status_code,
+}
+made = api.post("/tasks", json={"project": "made-by-run", "name": "child"}).json()
+out["made_by_run"] = made["created_by_task_id"]
+out["patch_made"] = api.patch("/tasks/" + made["id"], json={"comment": "mine too"}).status_code
+clone = api.post("/tasks/" + env["OWNERS_OTHER_TASK"] + "/clone", json={}).json()
+out["patch_clone"] = api.patch("/tasks/" + clone["id"], json={"comment": "mine"}).status_code
+out.update({
     "register_worker": api.post("/workers", json={"id": "evil-worker", "queues": ["x"]}
                                 ).status_code,
     "queue_create": api.post("/queues", json={"name": "evil-queue"}).status_code,
-}
+})
 print("PROBE " + json.dumps(out), flush=True)
 """
 
@@ -78,11 +87,12 @@ def test_a_task_runs_with_its_owners_scoped_credential_not_the_agents(live, tmp_
     with _client(live, *bob) as b:
         other = create_task(b, "print('bob')\n", name="bob's")
     with _client(live, *alice) as a:
+        alices_other = create_task(a, "print('alice')\n", name="alice's other")
         task_id = create_task(a, PROBE, name="probe")
         assert enqueue(a, task_id, queue).status_code == 200
     # the agent holds the admin's key, as the agent of ``arno up`` does
     agent = start_agent(live, tmp_path / "agent", "--queue", queue,
-                        env=_agent_env(live, tmp_path, other))
+                        env=_agent_env(live, tmp_path, other, alices_other))
     try:
         with live.client() as admin:
             final = wait_status(admin, task_id, timeout=120)
@@ -98,13 +108,17 @@ def test_a_task_runs_with_its_owners_scoped_credential_not_the_agents(live, tmp_
     assert got["me"]["run_task_id"] == task_id
     assert got["server_env"] == []
     assert got["own_task"] == 200
+    # what the run creates is its own to change; the owner's other tasks are not
+    assert got["made_by_run"] == task_id
+    assert got["patch_made"] == 200 and got["patch_clone"] == 200
     for refused in ("create_user", "list_users", "list_keys", "create_key", "other_task",
-                    "register_worker", "queue_create"):
+                    "owners_other_task", "register_worker", "queue_create"):
         assert got[refused] == 403, (refused, got)
     with live.client() as admin:
         users = [u["username"] for u in admin.get("/api/v1/users").json()]
         assert "evil" not in users
         assert admin.get(f"/api/v1/tasks/{other}").json()["comment"] != "pwned"
+        assert admin.get(f"/api/v1/tasks/{alices_other}").json()["comment"] != "pwned"
         scalars = admin.get(f"/api/v1/tasks/{task_id}/scalars").json()
         assert "probe" in json.dumps(scalars)
         assert final["status"] == "completed", final["status_message"]
@@ -113,13 +127,14 @@ def test_a_task_runs_with_its_owners_scoped_credential_not_the_agents(live, tmp_
         assert dead.get("/api/v1/me").status_code == 401
 
 
-def _agent_env(live: LiveServer, tmp_path, other: str) -> dict[str, str]:
+def _agent_env(live: LiveServer, tmp_path, other: str, owners_other: str) -> dict[str, str]:
     from tests.agent.conftest import agent_env
 
     env = agent_env(live, tmp_path / "agent")
     # server settings in the agent's environment (as inside ``arno up``) stay with the agent
     env["ARNO_DATABASE_URL"] = "postgresql://secret@db/never-handed-to-a-task"
     env["OTHER_TASK"] = other  # inherited by the task like any variable of the agent's
+    env["OWNERS_OTHER_TASK"] = owners_other
     return env
 
 

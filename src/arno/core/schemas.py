@@ -211,6 +211,8 @@ class TaskOut(_Model):
     parent_id: str | None
     owner_id: str | None
     owner: str | None
+    created_by_task_id: str | None = None
+    """The task whose run created this one, when a run did."""
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None

@@ -102,6 +102,8 @@ class TaskRow(Base):
     abort_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_task_id: Mapped[str | None] = mapped_column(String(32))
+    """The task whose run created this one (with its run credential), if any."""
     __table_args__ = (
         Index("ix_tasks_lease", "status", "lease_expires_at"),
         Index("ix_tasks_project_created", "project_id", "created_at"),

@@ -54,7 +54,7 @@ class ArtifactService:
             raise InvalidInput("an artifact needs a stored blob hash or an external uri")
         with self.db.write() as s:
             task = get_task_row(s, task_id)
-            who.require_owner(task.owner_id)
+            who.require_task_owner(task)
             row = s.get(ArtifactRow, (task_id, name))
             if row is None:
                 row = ArtifactRow(task_id=task_id, name=name)
@@ -91,7 +91,7 @@ class ArtifactService:
     def delete(self, task_id: str, name: str, who: Principal) -> None:
         with self.db.write() as s:
             task = get_task_row(s, task_id)
-            who.require_owner(task.owner_id)
+            who.require_task_owner(task)
             row = s.get(ArtifactRow, (task_id, name))
             if row is None:
                 raise NotFound(f"task {task_id} has no artifact {name!r}")

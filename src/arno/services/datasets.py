@@ -218,7 +218,7 @@ class DatasetService:
         task = TaskRow(
             project_id=proj.id, name=name, type=TaskType.data_processing.value,
             status=TaskStatus.created.value, comment=description, owner_id=who.user_id,
-            created_at=now, updated_at=now, tags=task_tags, script={}, user_properties={},
+            created_by_task_id=who.run_task_id, created_at=now, updated_at=now, tags=task_tags, script={}, user_properties={},
             runtime={},
         )
         s.add(task)
@@ -312,7 +312,7 @@ class DatasetService:
         own = {f["path"]: f for f in files}
         with self.db.write() as s:
             row = get_version_row(s, vid, lock=True)
-            who.require_owner(version_task(s, vid).owner_id, WHAT)
+            who.require_task_owner(version_task(s, vid), WHAT)
             if row.state == "final":
                 raise Immutable(f"dataset version {vid} is finalized")
             self._record(s, row, own, self._base(s, parent_ids(s, vid)))
@@ -331,7 +331,7 @@ class DatasetService:
         """Make the version final; of two clients at once, one wins and one gets 409."""
         with self.db.write() as s:
             row = get_version_row(s, vid, lock=True)
-            who.require_owner(version_task(s, vid).owner_id, WHAT)
+            who.require_task_owner(version_task(s, vid), WHAT)
             if row.state == "final":
                 raise Immutable(f"dataset version {vid} is finalized")
             parents = parent_ids(s, vid)
@@ -379,7 +379,7 @@ class DatasetService:
         (409, naming them) while other versions or tasks depend on it, unless ``force``."""
         with self.db.write() as s:
             row = get_version_row(s, vid, lock=True)
-            who.require_owner(version_task(s, vid).owner_id, WHAT)
+            who.require_task_owner(version_task(s, vid), WHAT)
             children = list(s.scalars(select(DatasetParentRow.version_id).where(
                 DatasetParentRow.parent_id == vid).order_by(DatasetParentRow.version_id)))
             users = list(s.scalars(select(HyperParamRow.task_id).where(

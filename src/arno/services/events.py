@@ -153,15 +153,16 @@ class EventService:
                 )
         points = sum(len(x.iterations) for x in batch.scalars)
         with self.db.write() as s:
-            # the three columns needed, not the whole task (its script can be large JSON)
+            # the columns needed, not the whole task (its script can be large JSON)
             task = s.execute(
-                select(TaskRow.owner_id, TaskRow.status, TaskRow.last_iteration)
+                select(TaskRow.id, TaskRow.owner_id, TaskRow.created_by_task_id, TaskRow.status,
+                       TaskRow.last_iteration)
                 .where(TaskRow.id == task_id)
             ).first() if is_id(task_id) else None
             if task is None:
                 raise NotFound(f"no task {task_id!r}")
             if who is not None:
-                who.require_owner(task.owner_id)
+                who.require_task_owner(task)
             if task.status == TaskStatus.published:
                 raise Immutable("task is published; clone it to report more")
             if not _claim_batch(s, batch.batch_id, task_id):

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from arno.core.errors import Forbidden
+
+
+class TaskLike(Protocol):
+    """What the ownership rule reads of a task (an ORM row or an API model)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def owner_id(self) -> str | None: ...
+    @property
+    def created_by_task_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,22 @@ class Principal:
         if not self.is_admin:
             raise Forbidden("only an admin may do this")
 
+    def require_task_owner(self, task: TaskLike, what: str = "this task") -> None:
+        """Refuse (403) a change to ``task`` by anyone but its owner or an admin. A task run's
+        credential may change only its own task and the tasks and dataset versions it
+        created."""
+        if self.run_task_id is not None and self.run_task_id not in (
+                task.id, task.created_by_task_id):
+            raise Forbidden(f"a task's run may change only its own task and what it created, "
+                            f"not {what}")
+        self._require_owner_id(task.owner_id, what)
+
     def require_owner(self, owner_id: str | None, what: str = "this task") -> None:
+        """Owner or admin, for what has an owner but is no task. A task run's credential is
+        refused here: its rights are only over tasks (``require_task_owner``)."""
+        self.require_personal(f"change {what}")
+        self._require_owner_id(owner_id, what)
+
+    def _require_owner_id(self, owner_id: str | None, what: str) -> None:
         if not self.is_admin and owner_id != self.user_id:
             raise Forbidden(f"only the owner of {what} or an admin may change it")

@@ -149,7 +149,7 @@ class QueueService:
                 max_retries: int | None = None) -> str:
         with self.db.write() as s:
             task = get_task_row(s, task_id)
-            who.require_owner(task.owner_id)
+            who.require_task_owner(task)
             queue = find_queue(s, queue_ref)
             status = TaskStatus(task.status)
             if status == TaskStatus.queued:
@@ -177,7 +177,7 @@ class QueueService:
         """Take a queued task out of its queue; it goes back to ``created``."""
         with self.db.write() as s:
             task = get_task_row(s, task_id)
-            who.require_owner(task.owner_id)
+            who.require_task_owner(task)
             if task.status != TaskStatus.queued:
                 raise Conflict(f"task is {task.status}, not queued")
             s.execute(delete(QueueEntryRow).where(QueueEntryRow.task_id == task_id))
@@ -190,7 +190,7 @@ class QueueService:
         """Stop a task: a queued one leaves its queue, a running one is stopped by its agent."""
         with self.db.write() as s:
             task = get_task_row(s, task_id)
-            who.require_owner(task.owner_id)
+            who.require_task_owner(task)
             status = TaskStatus(task.status)
             if status == TaskStatus.queued:
                 s.execute(delete(QueueEntryRow).where(QueueEntryRow.task_id == task_id))

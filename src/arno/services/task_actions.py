@@ -31,7 +31,7 @@ class TaskActions:
     def reset(self, task_id: str, who: Principal) -> None:
         """Back to ``created`` with its reported outputs cleared, ready to run again."""
         task = self.tasks.get(task_id)
-        who.require_owner(task.owner_id)
+        who.require_task_owner(task)
         if task.status == TaskStatus.in_progress:
             raise Conflict("task is running; abort it first")
         if task.status == TaskStatus.queued:
@@ -48,7 +48,7 @@ class TaskActions:
         if action in ("tag", "untag") and not tag:
             raise InvalidInput("give a tag")
         for task_id in ids:  # all or nothing as far as rights go: 403 before any change
-            who.require_owner(self.tasks.get(task_id).owner_id, f"task {task_id}")
+            who.require_task_owner(self.tasks.get(task_id), f"task {task_id}")
         result = BulkResult()
         for task_id in ids:
             try:

@@ -65,6 +65,7 @@ def task_out(row: TaskRow, project: str, owner: str | None) -> TaskOut:
         parent_id=row.parent_id,
         owner_id=row.owner_id,
         owner=owner,
+        created_by_task_id=row.created_by_task_id,
         created_at=as_utc(row.created_at),  # type: ignore[arg-type]
         started_at=as_utc(row.started_at),
         completed_at=as_utc(row.completed_at),
@@ -172,6 +173,7 @@ class TaskService:
                 comment=req.comment,
                 parent_id=req.parent_id,
                 owner_id=who.user_id,
+                created_by_task_id=who.run_task_id,
                 created_at=now,
                 updated_at=now,
                 started_at=now if req.status == TaskStatus.in_progress else None,
@@ -250,7 +252,7 @@ class TaskService:
     def update(self, task_id: str, req: TaskUpdate, who: Principal) -> TaskOut:
         with self.db.write() as s:
             row = get_task_row(s, task_id)
-            who.require_owner(row.owner_id)
+            who.require_task_owner(row)
             if row.status == TaskStatus.published and req.model_dump(exclude_none=True):
                 raise Immutable("task is published; clone it to change it")
             if req.script is not None:
@@ -277,7 +279,7 @@ class TaskService:
     def set_status(self, task_id: str, req: StatusChange, who: Principal) -> TaskOut:
         with self.db.write() as s:
             row = get_task_row(s, task_id)
-            who.require_owner(row.owner_id)
+            who.require_task_owner(row)
             current = TaskStatus(row.status)
             if not (req.force and who.is_admin and current != TaskStatus.published):
                 check_move(current, req.status)
@@ -304,7 +306,7 @@ class TaskService:
     def set_archived(self, task_id: str, archived: bool, who: Principal) -> TaskOut:
         with self.db.write() as s:
             row = get_task_row(s, task_id)
-            who.require_owner(row.owner_id)
+            who.require_task_owner(row)
             row.archived = archived
             row.updated_at = utcnow()
             return task_out(row, *_names(s, row))
@@ -315,7 +317,7 @@ class TaskService:
 
         with self.db.write() as s:
             row = get_task_row(s, task_id)
-            who.require_owner(row.owner_id)
+            who.require_task_owner(row)
             if row.status == TaskStatus.in_progress and not force:
                 raise Conflict("task is running; stop it first or pass force")
             if row.status == TaskStatus.published and not force:
@@ -348,7 +350,7 @@ class TaskService:
     ) -> list[HyperParam]:
         with self.db.write() as s:
             row = get_task_row(s, task_id)
-            who.require_owner(row.owner_id)
+            who.require_task_owner(row)
             check_editable(row)
             if replace:
                 s.execute(delete(HyperParamRow).where(HyperParamRow.task_id == task_id))
@@ -361,7 +363,7 @@ class TaskService:
     def delete_params(self, task_id: str, keys: list[str], who: Principal) -> None:
         with self.db.write() as s:
             row = get_task_row(s, task_id)
-            who.require_owner(row.owner_id)
+            who.require_task_owner(row)
             check_editable(row)
             for key in keys:
                 section, _, name = key.partition("/")
@@ -383,7 +385,7 @@ class TaskService:
     ) -> list[ConfigurationItem]:
         with self.db.write() as s:
             row = get_task_row(s, task_id)
-            who.require_owner(row.owner_id)
+            who.require_task_owner(row)
             check_editable(row)
             _write_configs(s, task_id, items)
             row.updated_at = utcnow()
@@ -410,6 +412,7 @@ class TaskService:
                 comment=src.comment,
                 parent_id=req.parent_id or src.id,
                 owner_id=who.user_id,
+                created_by_task_id=who.run_task_id,
                 created_at=now,
                 updated_at=now,
                 script=dict(src.script or {}),

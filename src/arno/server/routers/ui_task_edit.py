@@ -33,7 +33,7 @@ Strs = Annotated[list[str], Form()]
 
 def _draft(svc: Services, task_id: str, who: Principal) -> None:
     task = svc.tasks.get(task_id)
-    who.require_owner(task.owner_id)
+    who.require_task_owner(task)
     if task.status != TaskStatus.created:
         raise Conflict(f"task is {task.status}: inputs change only while it is a draft; "
                        "clone or reset it first")
