@@ -161,6 +161,31 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(roomy):
     assert min(times["nopass"]) >= 0.3 * wrong, times
 
 
+def test_unknown_user_costs_the_same_hashing_as_a_wrong_password(roomy):
+    """The same comparison as above, in CPU time of the checking thread: what the server spends
+    on each answer, whatever else the machine is doing (a loaded machine hides a missing hash
+    in wall-clock time, never in CPU time)."""
+    from arno.core.errors import Unauthorized
+
+    auth = roomy.services.auth
+    auth.create_user("cpu-tim", password="tim-password")
+    auth.create_user("cpu-nopass")
+
+    def cost(login: str) -> float:
+        best = float("inf")
+        for i in range(3):
+            start = time.thread_time()
+            with pytest.raises(Unauthorized):
+                auth.authenticate(login, f"wrong-{i}")
+            best = min(best, time.thread_time() - start)
+        return best
+
+    wrong = cost("cpu-tim")
+    assert wrong > 0.005  # argon2 ran
+    assert cost("cpu-ghost") >= 0.5 * wrong
+    assert cost("cpu-nopass") >= 0.5 * wrong
+
+
 # ---- browser sessions end --------------------------------------------------------------------
 
 
