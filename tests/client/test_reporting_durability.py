@@ -5,9 +5,7 @@ server up, then a real ``arno server`` process killed and restarted (same port, 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,78 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
+from tests.processes import ServerProcess, clean_env, free_port
 
-from arno.core.config_file import read_config_file, write_config
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARNO_")}
-    env.update(extra)
-    return env
-
-
-class ServerProcess:
-    """``python -m arno.cli.main server --port P`` with an ARNO_HOME of its own."""
-
-    def __init__(self, home: Path, port: int) -> None:
-        self.home = home
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        with (self.home.parent / f"server-{self.port}-{self.starts}.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "arno.cli.main", "server", "--port", str(self.port)],
-                env=clean_env(ARNO_HOME=str(self.home)),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not become healthy: {self.log_text()}")
-
-    def log_text(self) -> str:
-        return (self.home.parent / f"server-{self.port}-{self.starts}.log").read_text()
-
-    def kill(self) -> None:
-        """Like a crash or a power cut: SIGKILL, no shutdown."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def client(self) -> httpx.Client:
-        api = read_config_file(self.home / "config.toml")["api"]
-        return httpx.Client(
-            base_url=self.url, auth=(api["access_key"], api["secret_key"]), timeout=60
-        )
+from arno.core.config_file import write_config
 
 
 @pytest.fixture

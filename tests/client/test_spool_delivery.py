@@ -20,12 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.client.test_reporting_durability import (
-    ServerProcess,
-    clean_env,
-    free_port,
-    wait_file,
-)
+from tests.client.test_reporting_durability import wait_file
+from tests.processes import ServerProcess, clean_env, free_port
 
 from arno.client import ApiSession, Reporter, deliver_orphans, list_waiting, spool_roots
 from arno.core.errors import ServerUnavailable
@@ -134,7 +130,6 @@ for it in range(5000):
 
 def test_arno_spool_send_delivers_what_an_ended_script_left(tmp_path, home):
     server = ServerProcess(tmp_path / "server-home", free_port())
-    server.home.mkdir()
     server.start()
     try:
         shutil.copy(server.home / "config.toml", home / "config.toml")

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.faults._procs import ServerProcess
+from tests.processes import ServerProcess
 
 LEASE = 3.0
 ITERATIONS = 10

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from blake3 import blake3
-from tests.faults._procs import ServerProcess, bad_blobs
+from tests.processes import ServerProcess, bad_blobs
 
 from arno.core.errors import ArnoError
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from tests.faults._procs import ServerProcess, free_port, wait_json
+from tests.processes import ServerProcess, free_port, wait_json
 
 WRITERS = 3
 BATCH = 500

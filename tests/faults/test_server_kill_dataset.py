@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.faults._procs import ServerProcess, bad_blobs, blob_count
+from tests.processes import ServerProcess, bad_blobs, blob_count
 
 from arno.core.errors import ArnoError, Immutable
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.faults._procs import ServerProcess, wait_json
+from tests.processes import ServerProcess, wait_json
 
 POINTS = 1_000_000
 STEPS = 40  # the script reports POINTS / STEPS points, then pauses a little, STEPS times

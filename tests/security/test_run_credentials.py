@@ -211,8 +211,9 @@ def test_heartbeats_keep_a_long_run_credential_alive(live):
         r = admin.post(f"/api/v1/workers/{wid}/heartbeat", json={"task_ids": [tid]})
         assert r.status_code == 200 and r.json()["abort"] == []
         with live.services.db.read() as s:
-            from arno.db.models import ApiKeyRow
             from sqlalchemy import select
+
+            from arno.db.models import ApiKeyRow
 
             row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.access_key == cred["access_key"]))
             assert row is not None and row.expires_at.isoformat() > first[:19]

@@ -218,8 +218,8 @@ class DatasetService:
         task = TaskRow(
             project_id=proj.id, name=name, type=TaskType.data_processing.value,
             status=TaskStatus.created.value, comment=description, owner_id=who.user_id,
-            created_by_task_id=who.run_task_id, created_at=now, updated_at=now, tags=task_tags, script={}, user_properties={},
-            runtime={},
+            created_by_task_id=who.run_task_id, created_at=now, updated_at=now, tags=task_tags,
+            script={}, user_properties={}, runtime={},
         )
         s.add(task)
         s.flush()
