@@ -55,10 +55,12 @@ def test_a_catastrophic_regex_answers_at_once(admin):
     engine 2^n steps, holding the GIL (the whole server froze); RE2 is linear."""
     _task(admin, name="a" * 40 + "!")
     started = time.monotonic()
-    resp = admin.get(f"{API}/tasks", params={"name_regex": "^(a+)+$", "limit": 5}, timeout=30)
+    resp = admin.get(f"{API}/tasks", params={"name_regex": "^(a+)+$", "limit": 5}, timeout=60)
     elapsed = time.monotonic() - started
     assert resp.status_code == 200, resp.text
-    assert elapsed < 3, f"regex filter took {elapsed:.1f} s"
+    # a backtracking engine needs about 2^40 steps here (hours): any bound tells them apart,
+    # and a generous one keeps a loaded machine from failing the test
+    assert elapsed < 20, f"regex filter took {elapsed:.1f} s"
     assert all(t["name"] != "a" * 40 + "!" for t in resp.json()["items"])
 
 
