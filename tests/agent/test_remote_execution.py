@@ -57,6 +57,8 @@ def scalars(client, task_id: str, metric: str, variant: str) -> tuple[list[int],
 
 
 REMOTE_SCRIPT = """\
+import os
+
 from arno import Task
 
 task = Task.init(project_name="remote-tests", task_name="remote run")
