@@ -71,16 +71,29 @@ def test_basic_password_the_fourth_try_after_three_failures_gets_429(throttled):
     _assert_429(_basic(throttled, "nobody-here", "whatever1"))
 
 
-def test_api_key_failures_are_throttled(throttled):
+def test_wrong_secrets_sent_for_an_api_key_do_not_lock_its_owner_out(throttled):
+    """A key's secret cannot be guessed (256 random bits); counting failures against the key
+    would let anyone who knows the access key stop its agent. They count by address."""
     throttled.services.auth.create_user("kim", password="kim-password")
     key = throttled.services.auth.create_key("kim")
-    for _ in range(3):
+    for _ in range(6):
         assert _basic(throttled, key.access_key, "not-the-secret").status_code == 401
-    _assert_429(_basic(throttled, key.access_key, key.secret_key))
+    assert _basic(throttled, key.access_key, key.secret_key).status_code == 200
     with httpx.Client(base_url=throttled.url, timeout=60,  # the header form is the same login
                       headers={"x-arno-key": key.access_key,
                                "x-arno-secret": key.secret_key}) as c:
-        _assert_429(c.get(f"{API}/me"))
+        assert c.get(f"{API}/me").status_code == 200
+
+
+def test_api_key_guessing_from_one_address_is_throttled(tmp_path_factory):
+    for live in start_server(tmp_path_factory.mktemp("key-by-address"), None, "sqlite",
+                             login_failures_per_user=1000, login_failures_per_address=4,
+                             login_failure_window=60):
+        live.services.auth.create_user("kai", password="kai-password")
+        key = live.services.auth.create_key("kai")
+        for _ in range(4):
+            assert _basic(live, key.access_key, "not-the-secret").status_code == 401
+        _assert_429(_basic(live, key.access_key, key.secret_key))
 
 
 def _login_form(c: httpx.Client, username: str, password: str) -> httpx.Response:

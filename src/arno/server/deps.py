@@ -63,7 +63,8 @@ def current_principal(request: Request) -> Principal:
     if creds is not None:
         login, secret = creds
         principal = svc.login_throttle.guard(login, client_address(request),
-                                             lambda: svc.auth.authenticate(login, secret))
+                                             lambda: svc.auth.authenticate(login, secret),
+                                             svc.auth.is_access_key)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:

@@ -114,6 +114,12 @@ class AuthService:
         self._verify(f"u:{user.id}", user.password_hash, secret)
         return Principal(user.id, user.username, user.role, None)
 
+    def is_access_key(self, login: str) -> bool:
+        """Whether ``login`` names an API key (any, revoked included), not a user."""
+        with self.db.read() as s:
+            return s.scalar(select(ApiKeyRow.id).where(ApiKeyRow.access_key == login)
+                            ) is not None
+
     def _touch(self, key_id: str) -> None:
         """Record when a key was last used, at most once a minute per key (not a write per
         request)."""

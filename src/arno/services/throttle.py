@@ -7,6 +7,11 @@ seconds, further attempts are refused with 429 and a ``Retry-After`` before any 
 checked, until the oldest of those failures is ``window`` seconds old. Successful logins do not
 count, and one clears the failures of its login name (not of its address).
 
+An API key is the exception to counting by name: its secret is 256 random bits, which no
+number of guesses finds, so its failures count only against the caller's address. Counting
+them against the key as well would let anyone who knows an access key (it is no secret) lock
+its agent or its scripts out by sending wrong secrets.
+
 The counts live in memory, in each server process: several replicas behind a proxy each allow
 ``limit`` failures, and a restart forgets them. Memory is bounded: at most ``max_keys`` names
 and as many addresses are remembered (the least recently failed are forgotten first), each with
@@ -74,21 +79,25 @@ class LoginThrottle:
         self._clock = clock
         self._lock = threading.Lock()
 
-    def check(self, login: str, address: str | None) -> None:
+    def check(self, login: str, address: str | None,
+              is_key: Callable[[str], bool] = lambda _login: False) -> None:
         """Raise ``TooManyRequests`` if this name or address has failed too often."""
         now = self._clock()
         with self._lock:
             wait = self._logins.wait(login, now)
-            if address:
-                wait = max(wait, self._addresses.wait(address, now))
+            address_wait = self._addresses.wait(address, now) if address else 0.0
+        if wait > 0 and is_key(login):  # asked only when the name is over its limit
+            wait = 0.0
+        wait = max(wait, address_wait)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise TooManyRequests(_MESSAGE.format(seconds), retry_after=seconds)
 
-    def failed(self, login: str, address: str | None) -> None:
+    def failed(self, login: str, address: str | None, *, by_name: bool = True) -> None:
         now = self._clock()
         with self._lock:
-            self._logins.add(login, now)
+            if by_name:
+                self._logins.add(login, now)
             if address:
                 self._addresses.add(address, now)
 
@@ -96,14 +105,16 @@ class LoginThrottle:
         with self._lock:
             self._logins.clear(login)
 
-    def guard(self, login: str, address: str | None, attempt: Callable[[], T]) -> T:
+    def guard(self, login: str, address: str | None, attempt: Callable[[], T],
+              is_key: Callable[[str], bool] = lambda _login: False) -> T:
         """Run ``attempt`` (a credential check raising ``Unauthorized``) unless throttled,
-        counting its failure."""
-        self.check(login, address)
+        counting its failure. ``is_key(login)``: whether the login is an API key (counted
+        by address only); asked only on a failure or over a limit."""
+        self.check(login, address, is_key)
         try:
             result = attempt()
         except Unauthorized:
-            self.failed(login, address)
+            self.failed(login, address, by_name=not is_key(login))
             raise
         self.succeeded(login)
         return result
