@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.processes import ServerProcess, clean_env, free_port
 
@@ -249,3 +250,47 @@ def test_a_script_started_while_the_server_is_down_fails_fast_and_says_where(tmp
     assert "never here" not in proc.stdout
     assert "ServerUnavailable" in proc.stderr
     assert host in proc.stderr
+
+
+def test_a_batch_the_server_refuses_for_now_waits_and_is_stored_later(tmp_path):
+    """429 (this address failed too many logins) is "not now": the reporter keeps the batch in
+    its spool and sends it once the window has passed; nothing is dropped."""
+    from tests.conftest import start_server
+
+    from arno.client import ApiSession, Reporter
+
+    for live in start_server(tmp_path / "server", None, "sqlite",
+                             login_failures_per_address=2, login_failure_window=3):
+        task_id = live.client().post("/api/v1/tasks", json={"project": "p", "name": "t"}
+                                     ).json()["id"]
+        session = ApiSession(live.url, live.admin_key, live.admin_secret, retries=0)
+        rep = Reporter(session, task_id, spool_dir=tmp_path / "spool", flush_interval=0.2)
+        rep.start()
+        for _ in range(2):  # someone on this address fails twice: it is throttled for 3 s
+            assert httpx.get(f"{live.url}/api/v1/me", auth=("x", "y")).status_code == 401
+        for it in range(100):
+            rep.scalar("loss", "train", it, float(it))
+        assert rep.flush(wait=True, timeout=5) is False  # refused for now: spooled
+        assert rep.dropped_batches == 0
+        time.sleep(3.5)  # the window passes
+        assert rep.flush(wait=True, timeout=30) is True  # and the spool is sent
+        assert rep.close(timeout=30) is True
+        session.close()
+        with live.client() as c:
+            got = c.get(f"/api/v1/tasks/{task_id}/scalars").json()
+        assert "loss" in json.dumps(got)
+        assert sorted(_iterations(got)) == list(range(100))
+
+
+def _iterations(scalars: object) -> list[int]:
+    """Every iteration of every point in a scalars answer, whatever its nesting."""
+    found: list[int] = []
+    if isinstance(scalars, dict):
+        if "x" in scalars and isinstance(scalars["x"], list):
+            return [int(x) for x in scalars["x"]]
+        for value in scalars.values():
+            found += _iterations(value)
+    elif isinstance(scalars, list):
+        for value in scalars:
+            found += _iterations(value)
+    return found

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pydantic_core
 
-from arno.client._spool import Spool, set_pending
+from arno.client._spool import Spool, permanent, set_pending
 from arno.core.errors import ArnoError, ServerUnavailable
 
 log = logging.getLogger("arno.reporter")
@@ -241,7 +241,12 @@ class Reporter:
             self.last_error = str(exc)
             return False
         except ArnoError as exc:
-            # The server understood and refused (e.g. 409 published, 422): retrying won't help.
+            if not permanent(exc):
+                # "not now" or "not with this key" (429, 401, 5xx such as a full disk): the
+                # batch waits in the spool for this reporter, or whoever delivers it later
+                self.last_error = str(exc)
+                return False
+            # The server understood and refused for good (e.g. 422): retrying won't help.
             self.dropped_batches += 1
             self.last_error = str(exc)
             log.warning("arno: a report batch was refused: %s", exc)
