@@ -1,6 +1,7 @@
 """Real processes for tests of crashes and outages: an ``arno server`` subprocess on a free
-port with an ``ARNO_HOME`` of its own (killed with SIGKILL and started again on the same home and port),
-client scripts as subprocesses, and a check of every blob in a local store against its name."""
+port with an ``ARNO_HOME`` of its own (killed with SIGKILL and started again on the same home
+and port), client scripts as subprocesses, and a check of every blob in a local store against
+its name."""
 
 from __future__ import annotations
 

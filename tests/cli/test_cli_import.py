@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.offline_packages import OLD_ID, craft_package
 
 from arno.sdk import Task, set_session
-from tests.offline_packages import OLD_ID, craft_package
 
 
 @pytest.fixture

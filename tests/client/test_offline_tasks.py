@@ -14,10 +14,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from tests.offline_packages import OLD_ID, craft_package
 
 from arno.client import ApiSession, import_offline_task
 from arno.core.errors import InvalidInput
-from tests.offline_packages import OLD_ID, craft_package
 
 OFFLINE_SCRIPT = """
 import numpy as np

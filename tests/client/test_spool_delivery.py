@@ -32,7 +32,8 @@ import sys, time
 from pathlib import Path
 from arno.client import ApiSession, Reporter
 
-home, task_id, host, n, per_batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+home, task_id, host = sys.argv[1], sys.argv[2], sys.argv[3]
+n, per_batch = int(sys.argv[4]), int(sys.argv[5])
 session = ApiSession(host, "k" * 16, "s" * 32, retries=0)
 rep = Reporter(session, task_id, spool_dir=Path(home) / "spool", max_batch_points=per_batch)
 rep.start()

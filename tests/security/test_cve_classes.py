@@ -33,9 +33,8 @@ import numpy as np
 import pytest
 import zstandard
 from sqlalchemy import create_engine, text
-from tests.cli.conftest import cli  # noqa: F401  (fixture)
 from tests.conftest import LiveServer
-from tests.ui.conftest import browser, browser_login, csrf_of, login_client  # noqa: F401
+from tests.ui.conftest import browser_login, csrf_of, login_client
 
 from arno import Dataset, Task
 from arno.core.errors import ArnoError, Forbidden, InvalidInput
