@@ -118,8 +118,8 @@ def test_manifest_put_after_collection_asks_for_the_pack_again(server, c):
 
 
 def test_collection_during_an_upload_takes_nothing_of_it(server, c, monkeypatch):
-    """A GC pass starts while a version's packs are being uploaded (a barrier holds the
-    ingest of the third of five new packs until the pass is under way), and passes go on
+    """A GC pass runs while a version's packs are being uploaded (the ingest of the third of
+    five new packs waits until that pass is over), and passes go on
     until the version is final. Nothing of the upload in flight is collected (its new packs,
     and an old pack it sends again), the manifest PUT and finalize succeed, while an old
     orphan is collected by those same passes (they did run)."""
@@ -135,9 +135,12 @@ def test_collection_during_an_upload_takes_nothing_of_it(server, c, monkeypatch)
     ingest = server.services.dataset_packs.ingest
     held = parts[2].pack.hash
 
+    first_pass = threading.Event()
+
     def ingest_meeting_gc(h, path, size):
         if h == held:
-            barrier.wait()  # the collector starts its first pass now
+            barrier.wait()  # the collector starts its first pass now,
+            first_pass.wait(60)  # and this pack is stored only once that pass is done
         return ingest(h, path, size)
 
     monkeypatch.setattr(server.services.dataset_packs, "ingest", ingest_meeting_gc)
@@ -149,6 +152,8 @@ def test_collection_during_an_upload_takes_nothing_of_it(server, c, monkeypatch)
         try:
             barrier.wait()
             with server.client() as gc_client:
+                passes.append(_gc(gc_client))  # the upload is surely in flight: held above
+                first_pass.set()
                 while not finished.is_set() and len(passes) < 500:
                     passes.append(_gc(gc_client))
                 passes.append(_gc(gc_client))  # and once more with the version final
