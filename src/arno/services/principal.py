@@ -52,14 +52,5 @@ class Principal:
                 task.id, task.created_by_task_id):
             raise Forbidden(f"a task's run may change only its own task and what it created, "
                             f"not {what}")
-        self._require_owner_id(task.owner_id, what)
-
-    def require_owner(self, owner_id: str | None, what: str = "this task") -> None:
-        """Owner or admin, for what has an owner but is no task. A task run's credential is
-        refused here: its rights are only over tasks (``require_task_owner``)."""
-        self.require_personal(f"change {what}")
-        self._require_owner_id(owner_id, what)
-
-    def _require_owner_id(self, owner_id: str | None, what: str) -> None:
-        if not self.is_admin and owner_id != self.user_id:
+        if not self.is_admin and task.owner_id != self.user_id:
             raise Forbidden(f"only the owner of {what} or an admin may change it")
