@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -46,16 +47,17 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-_dummy_hash: list[str] = []
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password nobody knows, made once per process by the same hasher
+    (so checking against it costs what checking a stored hash costs)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _check_dummy(secret: str) -> None:
-    """Verify ``secret`` against a hash of a random password nobody knows, made once per
-    process by the same hasher (so with the same cost as every stored hash)."""
-    if not _dummy_hash:
-        _dummy_hash.append(_hasher.hash(secrets.token_urlsafe(16)))
+    """As slow as checking a wrong password, for a login that has none to check."""
     try:
-        _hasher.verify(_dummy_hash[0], secret)
+        _hasher.verify(_dummy_hash(), secret)
     except (VerificationError, InvalidHashError):
         pass
 

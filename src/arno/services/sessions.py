@@ -88,14 +88,11 @@ class SessionService:
             raise Unauthorized("invalid username or password") from None
         if principal.key_id is not None:
             raise Unauthorized("invalid username or password")
-        return self._issue(principal)
+        return self.issue(principal)
 
-    def renew(self, principal: Principal) -> tuple[str, Session]:
-        """A new cookie for a user whose sessions were just ended (after a password change),
-        with the current session version."""
-        return self._issue(principal)
-
-    def _issue(self, principal: Principal) -> tuple[str, Session]:
+    def issue(self, principal: Principal) -> tuple[str, Session]:
+        """A new cookie for ``principal`` with the user's current session version (at login,
+        and for the browser that just changed its password and so ended its sessions)."""
         with self.db.read() as s:
             version = s.scalar(select(UserRow.session_version)
                                .where(UserRow.id == principal.user_id))

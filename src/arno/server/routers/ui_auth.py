@@ -155,7 +155,7 @@ def change_password(request: Request, svc: Svc, who: Who,
     svc.auth.set_password(who.user_id, password)  # ends every browser session of the user
     resp = RedirectResponse("/settings?msg=Password+changed", status_code=303)
     if getattr(request.state, "session_id", None) is not None:  # keep this browser signed in
-        token, _session = svc.sessions.renew(who)
+        token, _session = svc.sessions.issue(who)
         _set_session_cookie(request, svc, resp, token)
     return resp
 
