@@ -173,6 +173,8 @@ class ArnoServer:
     proc: subprocess.Popen[bytes] | None = None
     start_seconds: float = 0.0
     command: str = "server"
+    database_url: str | None = None
+    """``ARNO_DATABASE_URL`` of the server (None: SQLite in its home)."""
 
     @property
     def url(self) -> str:
@@ -188,6 +190,8 @@ class ArnoServer:
         for var in ("ARNO_API_HOST", "ARNO_API_KEY", "ARNO_API_SECRET", "ARNO_DATABASE_URL",
                     "ARNO_STORAGE_URL"):
             env.pop(var, None)
+        if self.database_url:
+            env["ARNO_DATABASE_URL"] = self.database_url
         log = self.log_path.open("ab")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -232,9 +236,10 @@ class ArnoServer:
 
 
 @contextmanager
-def arno_server(tmp: Path, command: str = "server") -> Iterator[ArnoServer]:
+def arno_server(tmp: Path, command: str = "server", *,
+                database_url: str | None = None) -> Iterator[ArnoServer]:
     home = tmp / "arno-home"
-    srv = ArnoServer(home, free_port(), command=command)
+    srv = ArnoServer(home, free_port(), command=command, database_url=database_url)
     try:
         srv.start()
         yield srv

@@ -162,44 +162,24 @@ def _dequeuer(url: str, key: str, secret: str, queue: str, index: int, barrier: 
         out.put((index, got, t0, time.perf_counter()))
 
 
-def start_pg_server(home: Path, db_url: str) -> c.ArnoServer:
-    """``arno server`` on PostgreSQL (``ArnoServer.start`` clears ARNO_DATABASE_URL)."""
-    srv = c.ArnoServer(home, c.free_port())
-    home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ARNO_API_HOST", "ARNO_API_KEY", "ARNO_API_SECRET")}
-    env.update(ARNO_HOME=str(home), ARNO_DATABASE_URL=db_url)
-    log = (home / "server.log").open("ab")
-    srv.proc = subprocess.Popen(
-        [sys.executable, "-m", "arno.cli.main", "server", "--port", str(srv.port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
-    c.wait_healthy(f"{srv.url}/health", srv.proc)
-    return srv
-
-
 def throughput(tmp: Path, n_tasks: int, n_clients: int) -> tuple[float, int, float]:
-    with c.postgres_database() as db_url:
-        srv = start_pg_server(tmp / "pg-home", db_url)
-        try:
-            host, key, secret = srv.credentials()
-            queue = "tp"
-            with srv.http() as client:
-                client.post("/api/v1/queues", json={"name": queue}).raise_for_status()
-            fill(srv, queue, n_tasks)
-            ctx = mp.get_context("spawn")
-            barrier = ctx.Barrier(n_clients + 1)
-            out = ctx.Queue()
-            procs = [ctx.Process(target=_dequeuer, args=(host, key, secret, queue, i, barrier,
-                                                         out)) for i in range(n_clients)]
-            for p in procs:
-                p.start()
-            barrier.wait()
-            results = [out.get(timeout=600) for _ in procs]
-            for p in procs:
-                p.join(timeout=60)
-        finally:
-            srv.stop()
+    with c.postgres_database() as db_url, c.arno_server(tmp / "pg", database_url=db_url) as srv:
+        host, key, secret = srv.credentials()
+        queue = "tp"
+        with srv.http() as client:
+            client.post("/api/v1/queues", json={"name": queue}).raise_for_status()
+        fill(srv, queue, n_tasks)
+        ctx = mp.get_context("spawn")
+        barrier = ctx.Barrier(n_clients + 1)
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_dequeuer, args=(host, key, secret, queue, i, barrier,
+                                                     out)) for i in range(n_clients)]
+        for p in procs:
+            p.start()
+        barrier.wait()
+        results = [out.get(timeout=600) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
     ids = [tid for _, got, _, _ in results for tid in got]
     if len(ids) != len(set(ids)) or len(ids) != n_tasks:
         raise SystemExit(f"dequeue handed out {len(ids)} ids ({len(set(ids))} distinct) "

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -300,21 +299,6 @@ def web_login(srv: c.ArnoServer) -> tuple[str, str]:
     return str(web["username"]), str(web["password"])
 
 
-def start_pg_server(home: Path, db_url: str) -> c.ArnoServer:
-    srv = c.ArnoServer(home, c.free_port())
-    home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("ARNO_API_HOST", "ARNO_API_KEY", "ARNO_API_SECRET")}
-    env.update(ARNO_HOME=str(home), ARNO_DATABASE_URL=db_url)
-    log = srv.log_path.open("ab")
-    srv.proc = subprocess.Popen(
-        [sys.executable, "-m", "arno.cli.main", "server", "--port", str(srv.port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
-    c.wait_healthy(f"{srv.url}/health", srv.proc)
-    return srv
-
-
 # ---- the peer -----------------------------------------------------------------------------
 
 
@@ -429,12 +413,9 @@ def main() -> None:
             out = asyncio.run(drive(srv, sizes))
         report("load_", out, sizes, mlflow)
         if postgres:
-            with c.postgres_database() as db_url:
-                srv = start_pg_server(tmp / "pg" / "arno-home", db_url)
-                try:
-                    out = asyncio.run(drive(srv, sizes))
-                finally:
-                    srv.stop()
+            with c.postgres_database() as db_url, \
+                    c.arno_server(tmp / "pg", database_url=db_url) as srv:
+                out = asyncio.run(drive(srv, sizes))
             report("load_pg_", out, sizes, mlflow)
 
 
