@@ -161,13 +161,18 @@ def _queued_task(live: LiveServer, owner: tuple[str, str], queue: str) -> str:
     return tid
 
 
+def _taken(live: LiveServer, admin: httpx.Client, prefix: str) -> tuple[str, str, dict]:
+    """A task of a new user, queued and taken by a worker of the admin's: (worker, task,
+    the dequeue reply)."""
+    queue = make_queue(admin, prefix)
+    wid = _worker(admin, queue)
+    tid = _queued_task(live, _user(live, "alice"), queue)
+    return wid, tid, _take(admin, wid, queue)
+
+
 def test_the_credential_dies_when_the_agent_reports_the_end(live):
-    alice = _user(live, "alice")
     with live.client() as admin:
-        queue = make_queue(admin, "life")
-        wid = _worker(admin, queue)
-        tid = _queued_task(live, alice, queue)
-        reply = _take(admin, wid, queue)
+        wid, tid, reply = _taken(live, admin, "life")
         cred = reply["credential"]
         assert reply["task"]["id"] == tid and cred["access_key"].startswith("RUN")
         with _client(live, cred["access_key"], cred["secret_key"]) as run:
@@ -186,12 +191,9 @@ def test_the_credential_dies_when_the_agent_reports_the_end(live):
 
 
 def test_the_credential_dies_with_a_lapsed_lease(live):
-    alice = _user(live, "alice")
     with live.client() as admin:
-        queue = make_queue(admin, "lapse")
-        wid = _worker(admin, queue)
-        tid = _queued_task(live, alice, queue)
-        cred = _take(admin, wid, queue)["credential"]
+        _wid, tid, reply = _taken(live, admin, "lapse")
+        cred = reply["credential"]
         with _client(live, cred["access_key"], cred["secret_key"]) as run:
             assert run.get("/api/v1/me").status_code == 200
             # no heartbeat: the reaper fails the task after LEASE and the key goes with it
@@ -200,12 +202,9 @@ def test_the_credential_dies_with_a_lapsed_lease(live):
 
 
 def test_heartbeats_keep_a_long_run_credential_alive(live):
-    alice = _user(live, "alice")
     with live.client() as admin:
-        queue = make_queue(admin, "long")
-        wid = _worker(admin, queue)
-        tid = _queued_task(live, alice, queue)
-        cred = _take(admin, wid, queue)["credential"]
+        wid, tid, reply = _taken(live, admin, "long")
+        cred = reply["credential"]
         first = cred["expires_at"]
         time.sleep(1.1)
         r = admin.post(f"/api/v1/workers/{wid}/heartbeat", json={"task_ids": [tid]})
