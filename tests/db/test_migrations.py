@@ -29,7 +29,7 @@ from arno.core.ids import utcnow
 from arno.db.engine import Database
 from arno.db.migrate import HEAD, alembic_config, current_revision, upgrade
 from arno.db.models import Base, UserRow
-from arno.storage import hash_bytes
+from arno.blobstore import hash_bytes
 
 MODEL_TABLES = set(Base.metadata.tables)
 

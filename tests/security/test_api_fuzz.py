@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 from tests.conftest import LiveServer, start_server  # noqa: E402
 
-from arno.storage import hash_bytes  # noqa: E402
+from arno.blobstore import hash_bytes  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ARNO_FUZZ_EXAMPLES", "20"))
 TIMEOUT = 30

@@ -124,7 +124,7 @@ def seeded(sqlite_server: LiveServer) -> dict[str, str]:
     with sqlite_server.client() as c:
         tid = c.post("/api/v1/tasks", json={"project": "cve/trav", "name": "t"}).json()["id"]
         data = b"hello artifact"
-        from arno.storage.hashing import hash_bytes
+        from arno.blobstore.hashing import hash_bytes
 
         h = hash_bytes(data)
         assert c.put(f"/api/v1/blobs/{h}", content=data).status_code == 200
@@ -527,7 +527,7 @@ def xss_world(sqlite_server: LiveServer) -> dict[str, Any]:
         }
         r = c.post(f"/api/v1/tasks/{tid}/events", json=batch)
         assert r.status_code == 200, r.text
-        from arno.storage.hashing import hash_bytes
+        from arno.blobstore.hashing import hash_bytes
 
         preview_text = f"col{XSS}\n{XSS}\n".encode()
         h = hash_bytes(preview_text)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from arno.services.throttle import LoginThrottle
-from arno.storage import hash_bytes
+from arno.blobstore import hash_bytes
 
 API = "/api/v1"
 _PLACEHOLDERS = {"task_id": "0" * 32, "hash": "0" * 64}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from tests.conftest import LiveServer, start_server
 
-from arno.storage import hash_bytes
+from arno.blobstore import hash_bytes
 
 API = "/api/v1"
 MISSING = "f" * 32

@@ -17,7 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from tests.conftest import LiveServer, free_port, start_server
 
-from arno.storage import hash_bytes
+from arno.blobstore import hash_bytes
 
 API = "/api/v1"
 

@@ -29,7 +29,7 @@ from tests.services.dataset_helpers import (
 
 from arno.core.dataset_schemas import EMPTY_HASH
 from arno.core.packs import FOOTER, PackWriter, decode_member
-from arno.storage import hash_bytes
+from arno.blobstore import hash_bytes
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from tests.conftest import LiveServer
 from arno.core.ids import utcnow
 from arno.core.packs import PackWriter
 from arno.db.models import DatasetPackRow
-from arno.storage import hash_bytes
+from arno.blobstore import hash_bytes
 
 API = "/api/v1"
 PIECE = 64 * 1024

@@ -32,7 +32,7 @@ from tests.services.dataset_helpers import (
 )
 
 from arno.core.packs import PackWriter
-from arno.storage import hash_bytes
+from arno.blobstore import hash_bytes
 
 
 @pytest.fixture(scope="module")

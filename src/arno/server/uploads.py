@@ -10,7 +10,7 @@ from fastapi import Request
 
 from arno.core.errors import PayloadTooLarge
 from arno.services.container import Services
-from arno.storage import Hasher
+from arno.blobstore import Hasher
 
 _FLUSH_BYTES = 4 * 1024 * 1024
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from arno.core.errors import ArnoError
 from arno.core.schemas import ArtifactOut
-from arno.storage import BlobStore
+from arno.blobstore import BlobStore
 
 MAX_BYTES = 256 * 1024
 

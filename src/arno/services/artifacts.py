@@ -11,7 +11,7 @@ from arno.db.engine import Database
 from arno.db.models import ArtifactRow
 from arno.services.principal import Principal
 from arno.services.tasks import get_task_row
-from arno.storage import BlobStore
+from arno.blobstore import BlobStore
 
 
 def _out(row: ArtifactRow) -> ArtifactOut:

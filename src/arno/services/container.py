@@ -26,7 +26,7 @@ from arno.services.task_actions import TaskActions
 from arno.services.task_query import TaskQueryService
 from arno.services.tasks import TaskService
 from arno.services.throttle import LoginThrottle
-from arno.storage import BlobStore
+from arno.blobstore import BlobStore
 
 log = logging.getLogger("arno.services")
 

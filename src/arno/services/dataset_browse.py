@@ -42,7 +42,7 @@ from arno.services.dataset_query import (
     version_outs,
 )
 from arno.services.projects import normalize_project_name
-from arno.storage import BlobStore, hash_bytes
+from arno.blobstore import BlobStore, hash_bytes
 
 STATUSES = ("all", "added", "modified", "removed", "unchanged")
 MAX_PAGE = 1000

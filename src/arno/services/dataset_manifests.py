@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from arno.core.dataset_schemas import ManifestFile
 from arno.core.errors import IntegrityError
-from arno.storage import BlobStore, hash_bytes
+from arno.blobstore import BlobStore, hash_bytes
 
 Files = dict[str, ManifestFile]
 """A manifest in memory: path -> file. Never mutated once built (it is cached)."""

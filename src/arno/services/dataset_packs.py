@@ -27,7 +27,7 @@ from arno.db.engine import Database
 from arno.db.models import ArtifactRow, DatasetPackRefRow, DatasetPackRow
 from arno.services.dataset_manifests import Piece, find_pieces, insert_pieces, stored_pieces
 from arno.services.principal import Principal
-from arno.storage import BlobStore, is_hash
+from arno.blobstore import BlobStore, is_hash
 
 log = logging.getLogger("arno.services.datasets")
 _BATCH = 500

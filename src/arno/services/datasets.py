@@ -61,7 +61,7 @@ from arno.services.dataset_query import (
 )
 from arno.services.principal import Principal
 from arno.services.projects import ensure_project
-from arno.storage import BlobStore
+from arno.blobstore import BlobStore
 
 WHAT = "this dataset version"
 MAX_MISSING_SHOWN = 1000

@@ -15,7 +15,7 @@ from arno.server.deps import current_principal, get_services
 from arno.server.uploads import receive_to_file
 from arno.services.container import Services
 from arno.services.principal import Principal
-from arno.storage import check_hash
+from arno.blobstore import check_hash
 
 router = APIRouter(tags=["artifacts"])
 Svc = Annotated[Services, Depends(get_services)]

@@ -38,7 +38,7 @@ from arno.server.uploads import receive_to_file
 from arno.services.container import Services
 from arno.services.dataset_query import DatasetQuery
 from arno.services.principal import Principal
-from arno.storage import check_hash
+from arno.blobstore import check_hash
 
 router = APIRouter(tags=["datasets"])
 Svc = Annotated[Services, Depends(get_services)]

@@ -14,7 +14,7 @@ import fsspec
 import pytest
 from moto.server import ThreadedMotoServer
 
-from arno.storage import BlobStore
+from arno.blobstore import BlobStore
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Where blob bytes live: a local directory, or any fsspec filesystem (S3 and friends).
 
 A backend only moves bytes whose hash the caller already knows; hashing, validation and
-verification live in :mod:`arno.storage.blobs`. Every key is built from a validated hash,
+verification live in :mod:`arno.blobstore.blobs`. Every key is built from a validated hash,
 ``<root>/blobs/<h[:2]>/<h[2:4]>/<h>``, so no caller-supplied text reaches a path.
 """
 
@@ -21,9 +21,9 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from arno.core.errors import ArnoError, IntegrityError, ServerUnavailable
-from arno.storage.hashing import READ_SIZE, Hasher, is_hash
+from arno.blobstore.hashing import READ_SIZE, Hasher, is_hash
 
-log = logging.getLogger("arno.storage")
+log = logging.getLogger("arno.blobstore")
 
 T = TypeVar("T")
 

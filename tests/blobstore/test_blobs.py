@@ -18,7 +18,7 @@ from arno.core.errors import (
     PayloadTooLarge,
     ServerUnavailable,
 )
-from arno.storage import BlobInfo, BlobStore, Hasher, hash_bytes, hash_file
+from arno.blobstore import BlobInfo, BlobStore, Hasher, hash_bytes, hash_file
 
 MB = 1024 * 1024
 
