@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from arno.blobstore import BlobInfo, BlobStore, Hasher, hash_bytes, hash_file
 from arno.core.errors import (
     IntegrityError,
     InvalidInput,
@@ -18,7 +19,6 @@ from arno.core.errors import (
     PayloadTooLarge,
     ServerUnavailable,
 )
-from arno.blobstore import BlobInfo, BlobStore, Hasher, hash_bytes, hash_file
 
 MB = 1024 * 1024
 

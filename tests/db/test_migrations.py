@@ -24,12 +24,12 @@ from sqlalchemy import column, create_engine, inspect, select, table, text
 from sqlalchemy.orm import Session
 from tests.conftest import free_port
 
+from arno.blobstore import hash_bytes
 from arno.core.config_file import read_config_file
 from arno.core.ids import utcnow
 from arno.db.engine import Database
 from arno.db.migrate import HEAD, alembic_config, current_revision, upgrade
 from arno.db.models import Base, UserRow
-from arno.blobstore import hash_bytes
 
 MODEL_TABLES = set(Base.metadata.tables)
 

@@ -9,8 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from arno.services.throttle import LoginThrottle
 from arno.blobstore import hash_bytes
+from arno.services.throttle import LoginThrottle
 
 API = "/api/v1"
 _PLACEHOLDERS = {"task_id": "0" * 32, "hash": "0" * 64}

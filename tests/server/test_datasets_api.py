@@ -27,9 +27,9 @@ from tests.services.dataset_helpers import (
     upload,
 )
 
+from arno.blobstore import hash_bytes
 from arno.core.dataset_schemas import EMPTY_HASH
 from arno.core.packs import FOOTER, PackWriter, decode_member
-from arno.blobstore import hash_bytes
 
 
 @pytest.fixture(scope="module")

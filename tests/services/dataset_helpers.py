@@ -11,10 +11,10 @@ import httpx
 from sqlalchemy import update
 from tests.conftest import LiveServer
 
+from arno.blobstore import hash_bytes
 from arno.core.ids import utcnow
 from arno.core.packs import PackWriter
 from arno.db.models import DatasetPackRow
-from arno.blobstore import hash_bytes
 
 API = "/api/v1"
 PIECE = 64 * 1024

@@ -31,8 +31,8 @@ from tests.services.dataset_helpers import (
     upload,
 )
 
-from arno.core.packs import PackWriter
 from arno.blobstore import hash_bytes
+from arno.core.packs import PackWriter
 
 
 @pytest.fixture(scope="module")

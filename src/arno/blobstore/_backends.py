@@ -20,8 +20,8 @@ from typing import Any, BinaryIO, Protocol, TypeVar, cast
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from arno.core.errors import ArnoError, IntegrityError, ServerUnavailable
 from arno.blobstore.hashing import READ_SIZE, Hasher, is_hash
+from arno.core.errors import ArnoError, IntegrityError, ServerUnavailable
 
 log = logging.getLogger("arno.blobstore")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from arno.core.errors import IntegrityError, NotFound, PayloadTooLarge
 from arno.blobstore._backends import Backend, LocalBackend, open_backend, remove_old_files
 from arno.blobstore.hashing import READ_SIZE, Hasher, check_hash, hash_bytes, hash_file
+from arno.core.errors import IntegrityError, NotFound, PayloadTooLarge
 
 Chunks = Iterable[bytes] | BinaryIO
 

@@ -9,9 +9,9 @@ import io
 import json
 from dataclasses import dataclass
 
+from arno.blobstore import BlobStore
 from arno.core.errors import ArnoError
 from arno.core.schemas import ArtifactOut
-from arno.blobstore import BlobStore
 
 MAX_BYTES = 256 * 1024
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from arno.blobstore import BlobStore
 from arno.core.errors import InvalidInput, NotFound
 from arno.core.ids import as_utc, utcnow
 from arno.core.schemas import ArtifactCreate, ArtifactOut
@@ -11,7 +12,6 @@ from arno.db.engine import Database
 from arno.db.models import ArtifactRow
 from arno.services.principal import Principal
 from arno.services.tasks import get_task_row
-from arno.blobstore import BlobStore
 
 
 def _out(row: ArtifactRow) -> ArtifactOut:

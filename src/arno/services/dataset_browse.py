@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from arno.blobstore import BlobStore, hash_bytes
 from arno.core.dataset_schemas import DatasetVersionOut, ManifestFile
 from arno.core.errors import IntegrityError, InvalidInput, NotFound
 from arno.core.ids import as_utc, is_id
@@ -42,7 +43,6 @@ from arno.services.dataset_query import (
     version_outs,
 )
 from arno.services.projects import normalize_project_name
-from arno.blobstore import BlobStore, hash_bytes
 
 STATUSES = ("all", "added", "modified", "removed", "unchanged")
 MAX_PAGE = 1000

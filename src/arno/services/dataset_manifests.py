@@ -21,9 +21,9 @@ from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from arno.blobstore import BlobStore, hash_bytes
 from arno.core.dataset_schemas import ManifestFile
 from arno.core.errors import IntegrityError
-from arno.blobstore import BlobStore, hash_bytes
 
 Files = dict[str, ManifestFile]
 """A manifest in memory: path -> file. Never mutated once built (it is cached)."""

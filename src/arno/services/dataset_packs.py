@@ -19,6 +19,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from arno.blobstore import BlobStore, is_hash
 from arno.core.dataset_schemas import GcResult, PackOut
 from arno.core.errors import InvalidInput, NotFound, ServerUnavailable
 from arno.core.ids import utcnow
@@ -27,7 +28,6 @@ from arno.db.engine import Database
 from arno.db.models import ArtifactRow, DatasetPackRefRow, DatasetPackRow
 from arno.services.dataset_manifests import Piece, find_pieces, insert_pieces, stored_pieces
 from arno.services.principal import Principal
-from arno.blobstore import BlobStore, is_hash
 
 log = logging.getLogger("arno.services.datasets")
 _BATCH = 500

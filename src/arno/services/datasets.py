@@ -12,6 +12,7 @@ from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.orm import Session
 
+from arno.blobstore import BlobStore
 from arno.core.dataset_schemas import (
     DatasetCreate,
     DatasetDiff,
@@ -61,7 +62,6 @@ from arno.services.dataset_query import (
 )
 from arno.services.principal import Principal
 from arno.services.projects import ensure_project
-from arno.blobstore import BlobStore
 
 WHAT = "this dataset version"
 MAX_MISSING_SHOWN = 1000
