@@ -11,9 +11,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 from blake3 import blake3
 
+from arno.client._http import (
+    HttpxTransport,
+    Response,
+    StdlibTransport,
+    Transport,
+    TransportError,
+    open_transport,
+)
 from arno.core.errors import (
     ArnoError,
     IntegrityError,
@@ -39,7 +46,8 @@ def hash_file(path: Path) -> tuple[str, int]:
 
 class ApiSession:
     """Talks to ``{host}/api/v1``. Pass ``client`` (any ``httpx.Client``, e.g. FastAPI's
-    ``TestClient``) to run against an app in-process."""
+    ``TestClient``) to run against an app in-process; otherwise the standard library's HTTP
+    client carries the requests (see :mod:`arno.client._http`)."""
 
     offline = False
 
@@ -49,21 +57,21 @@ class ApiSession:
         access_key: str | None,
         secret_key: str | None,
         *,
-        client: httpx.Client | None = None,
+        client: Any = None,
         timeout: float = 60.0,
         retries: int = 3,
     ) -> None:
         self.host = host.rstrip("/")
         self.retries = retries
-        auth = httpx.BasicAuth(access_key, secret_key) if access_key and secret_key else None
+        auth = (access_key, secret_key) if access_key and secret_key else None
+        self.http: Transport
         if client is None:
-            client = httpx.Client(
-                base_url=self.host, timeout=httpx.Timeout(timeout, connect=10.0),
-                headers={"user-agent": "arno-client"},
-            )
-        if auth is not None:
-            client.auth = auth
-        self.http = client
+            self.http = open_transport(self.host, auth=auth, timeout=timeout,
+                                       connect_timeout=10.0, user_agent="arno-client")
+        else:
+            if auth is not None:
+                client.auth = auth
+            self.http = HttpxTransport(client)
         self.has_credentials = auth is not None
 
     def close(self) -> None:
@@ -80,7 +88,7 @@ class ApiSession:
         params: Any = None,
         retry: bool | None = None,
         headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send a request and return the response; an error answer raises its ``ArnoError``.
         Connection failures and 502/503/504 are retried (always for idempotent methods)."""
         url = path if path.startswith("/") else f"/api/v1/{path}"
@@ -96,7 +104,7 @@ class ApiSession:
                 time.sleep(min(0.25 * 2**attempt, 4.0))
             try:
                 resp = self.http.request(method, url, content=content, params=params, headers=hdrs)
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 last = exc
                 continue
             if resp.status_code in _RETRY_STATUS and attempt + 1 < attempts:
@@ -108,7 +116,7 @@ class ApiSession:
         raise ServerUnavailable(f"cannot reach the Arno server at {self.host}: {last}") from last
 
     @staticmethod
-    def _error(resp: httpx.Response) -> ArnoError:
+    def _error(resp: Response) -> ArnoError:
         try:
             body = resp.json()
         except ValueError:
@@ -172,13 +180,13 @@ class ApiSession:
                 time.sleep(min(0.5 * 2**attempt, 8.0))
             try:
                 with path.open("rb") as fh:
-                    resp = self.http.put(
-                        f"/api/v1/blobs/{hash_}",
-                        content=_iter_file(fh),
+                    resp = self.http.request(
+                        "PUT", f"/api/v1/blobs/{hash_}",
+                        content=fh if isinstance(self.http, StdlibTransport) else _iter_file(fh),
                         headers={"content-type": "application/octet-stream",
                                  "content-length": str(size)},
                     )
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 last = exc
                 continue
             if resp.status_code in _RETRY_STATUS:
@@ -216,7 +224,7 @@ class ApiSession:
                         out.write(chunk)
                         if progress is not None:
                             progress(len(chunk))
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             part.unlink(missing_ok=True)
             raise ServerUnavailable(f"download of blob {hash_} failed: {exc}") from exc
         except BaseException:
