@@ -110,6 +110,9 @@ class ScriptInfo(BaseModel):
     entry_point: str | None = Field(default=None, max_length=MAX_URI)
     working_dir: str | None = Field(default=None, max_length=MAX_URI)
     requirements: str | None = Field(default=None, max_length=MAX_VALUE)
+    """What an agent installs: the distributions the code imports, ``name==version`` lines."""
+    requirements_freeze: str | None = Field(default=None, max_length=MAX_VALUE)
+    """Every distribution installed where the task was recorded (shown, never installed)."""
     python_version: str | None = Field(default=None, max_length=MAX_REF)
 
     @model_validator(mode="after")
