@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy import text
 
+from arno.blobstore import BlobStore
 from arno.core.private import secure_install
 from arno.core.settings import Settings
 from arno.db.engine import Database
@@ -13,6 +14,7 @@ from arno.db.migrate import upgrade
 from arno.db.notify import Listener
 from arno.services.artifacts import ArtifactService
 from arno.services.auth import AuthService
+from arno.services.blobs import BlobService
 from arno.services.compare import CompareService
 from arno.services.dataset_browse import DatasetBrowser
 from arno.services.dataset_packs import DatasetPackService
@@ -26,7 +28,6 @@ from arno.services.task_actions import TaskActions
 from arno.services.task_query import TaskQueryService
 from arno.services.tasks import TaskService
 from arno.services.throttle import LoginThrottle
-from arno.blobstore import BlobStore
 
 log = logging.getLogger("arno.services")
 
@@ -49,6 +50,7 @@ class Services:
             options=dict(settings.storage_options),
             tmp_dir=settings.home / "tmp",
         )
+        self.blobs = BlobService(self.store, max_upload_bytes=settings.max_upload_bytes)
         self.auth = AuthService(self.db, cache_seconds=settings.auth_cache_seconds)
         self.sessions = SessionService(self.db, self.auth)
         self.login_throttle = LoginThrottle(per_login=settings.login_failures_per_user,

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
-from arno.core.errors import InvalidInput
+from arno.blobstore import check_hash
 from arno.core.schemas import ArtifactCreate, ArtifactOut, BlobOut
 from arno.server.deps import current_principal, get_services
-from arno.server.uploads import receive_to_file
 from arno.services.container import Services
 from arno.services.principal import Principal
-from arno.blobstore import check_hash
 
 router = APIRouter(tags=["artifacts"])
 Svc = Annotated[Services, Depends(get_services)]
@@ -61,22 +57,7 @@ async def upload_blob(hash: Hash, request: Request, who: Who) -> BlobOut:
     """Upload bytes whose BLAKE3 is ``hash``; refused (422) if the content does not match.
     Uploading a blob that is already stored is a cheap no-op; check first with HEAD."""
     svc: Services = request.app.state.services
-    check_hash(hash)
-    if await run_in_threadpool(svc.store.exists, hash):
-        async for _ in request.stream():
-            pass
-        return BlobOut(hash=hash, size=await run_in_threadpool(svc.store.size, hash))
-    path, actual, _size = await receive_to_file(request, svc.settings.max_upload_bytes)
-    try:
-        if actual != hash:
-            raise InvalidInput(
-                f"uploaded content hashes to {actual}, not {hash}",
-                details={"expected": hash, "actual": actual},
-            )
-        info = await run_in_threadpool(svc.store.put_file, path, expected_hash=hash)
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
+    info = await svc.blobs.put_verified(request.stream(), hash)
     return BlobOut(hash=info.hash, size=info.size)
 
 

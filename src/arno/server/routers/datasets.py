@@ -7,8 +7,6 @@ a worker thread, so the event loop never stalls on them.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from arno.blobstore import check_hash
 from arno.core.dataset_schemas import (
     DatasetCreate,
     DatasetDiff,
@@ -31,14 +30,11 @@ from arno.core.dataset_schemas import (
     PieceLocations,
     SquashRequest,
 )
-from arno.core.errors import InvalidInput
 from arno.core.limits import INT64_MAX
 from arno.server.deps import current_principal, get_services
-from arno.server.uploads import receive_to_file
 from arno.services.container import Services
 from arno.services.dataset_query import DatasetQuery
 from arno.services.principal import Principal
-from arno.blobstore import check_hash
 
 router = APIRouter(tags=["datasets"])
 Svc = Annotated[Services, Depends(get_services)]
@@ -94,18 +90,8 @@ async def upload_pack(hash: Hash, request: Request, who: Who) -> PackOut:
     """Receive a pack named by the BLAKE3 of its bytes; every member is verified before it is
     stored (422 naming the bad piece). Sending a stored pack again is harmless."""
     svc: Services = request.app.state.services
-    check_hash(hash)
-    path, actual, size = await receive_to_file(request, svc.settings.max_upload_bytes)
-    try:
-        if actual != hash:
-            raise InvalidInput(
-                f"uploaded pack hashes to {actual}, not {hash}",
-                details={"expected": hash, "actual": actual},
-            )
-        return await run_in_threadpool(svc.dataset_packs.ingest, hash, Path(path), size)
-    finally:
-        if os.path.exists(path):
-            os.unlink(path)
+    return await svc.blobs.put_verified(request.stream(), hash, what="pack",
+                                        accept=svc.dataset_packs.ingest)
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None | str:
