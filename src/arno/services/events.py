@@ -12,8 +12,7 @@ import re
 from itertools import repeat
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from arno.core.errors import Immutable, InvalidInput, NotFound
@@ -31,13 +30,13 @@ from arno.core.schemas import (
 )
 from arno.core.status import TaskStatus
 from arno.db import scalar_blocks
+from arno.db import scalars as scalar_sql
 from arno.db.engine import Database
 from arno.db.models import (
     ConsoleRow,
     DebugSampleRow,
     IngestBatchRow,
     PlotRow,
-    ScalarRow,
     SeriesRow,
     SingleValueRow,
     TaskRow,
@@ -53,22 +52,6 @@ def _finite(v: float) -> float | None:
     return None if math.isnan(v) else v
 
 
-def _upsert(s: Session, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    if not rows:
-        return
-    dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table)
-        update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-        s.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), rows)
-    elif dialect == "sqlite":
-        stmt_s = sqlite.insert(table)
-        update = {c: stmt_s.excluded[c] for c in rows[0] if c not in keys}
-        s.execute(stmt_s.on_conflict_do_update(index_elements=keys, set_=update), rows)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        s.execute(insert(table), rows)
-
-
 def _claim_batch(s: Session, batch_id: str, task_id: str) -> bool:
     """Record a batch id in the transaction that stores the batch; False when it is recorded
     already (a retried batch). Plain statements, no ORM object to flush."""
@@ -80,42 +63,6 @@ def _claim_batch(s: Session, batch_id: str, task_id: str) -> bool:
     s.execute(insert(cast(Table, IngestBatchRow.__table__)).values(
         batch_id=batch_id, task_id=task_id, received_at=utcnow()))
     return True
-
-
-_POINTS_UPSERT = (
-    " ON CONFLICT (series_id, iteration) DO UPDATE"
-    " SET value = excluded.value, timestamp = excluded.timestamp"
-)
-
-
-def _insert_points(s: Session, rows: list[tuple[int, int, float | None, float]], *,
-                   replace: bool) -> None:
-    """Store points (series_id, iteration, value, timestamp); with ``replace``, those of an
-    iteration already stored replace it (without, the caller knows none is stored: a plain
-    insert is a third cheaper). They go to the driver as plain tuples: building SQLAlchemy's
-    parameters row by row would cost more than the database's own work."""
-    if not rows:
-        return
-    conn = s.connection()
-    upsert = _POINTS_UPSERT if replace else ""
-    if conn.dialect.name == "postgresql":
-        sids, its, values, stamps = (list(col) for col in zip(*rows, strict=True))
-        conn.exec_driver_sql(
-            "INSERT INTO scalars (series_id, iteration, value, timestamp) SELECT * FROM unnest("
-            "%s::integer[], %s::bigint[], %s::double precision[], %s::double precision[])"
-            + upsert,
-            (sids, its, values, stamps),
-        )
-        return
-    cur = conn.connection.cursor()
-    try:
-        cur.executemany(
-            "INSERT INTO scalars (series_id, iteration, value, timestamp) VALUES (?, ?, ?, ?)"
-            + upsert,
-            rows,
-        )
-    finally:
-        cur.close()
 
 
 def _nanmin(a: float | None, b: float | None) -> float | None:
@@ -168,17 +115,11 @@ class EventService:
             if not _claim_batch(s, batch.batch_id, task_id):
                 return BatchResult(batch_id=batch.batch_id, duplicate=True, points=points)
             last_iter = self._ingest_scalars(s, task_id, batch)
-            if batch.single_values:
-                _upsert(
-                    s,
-                    SingleValueRow.__table__,
-                    [
-                        {"task_id": task_id, "name": v.name, "value": _finite(v.value),
-                         "timestamp": v.timestamp}
-                        for v in {v.name: v for v in batch.single_values}.values()
-                    ],
-                    ["task_id", "name"],
-                )
+            scalar_sql.upsert_single_values(s, [
+                {"task_id": task_id, "name": v.name, "value": _finite(v.value),
+                 "timestamp": v.timestamp}
+                for v in {v.name: v for v in batch.single_values}.values()
+            ])
             if batch.plots:
                 s.execute(
                     insert(PlotRow.__table__),
@@ -227,12 +168,9 @@ class EventService:
     def _ingest_scalars(self, s: Session, task_id: str, batch: EventBatch) -> int | None:
         if not batch.scalars:
             return None
-        existing = {
-            (r.metric, r.variant): r
-            for r in s.scalars(select(SeriesRow).where(SeriesRow.task_id == task_id))
-        }
-        rows: list[tuple[int, int, float | None, float]] = []  # after every stored point
-        rewrites: list[tuple[int, int, float | None, float]] = []  # may replace stored points
+        existing = scalar_sql.series_of_task(s, task_id)
+        rows: list[scalar_sql.Point] = []  # after every stored point
+        rewrites: list[scalar_sql.Point] = []  # may replace stored points
         rebuild: list[int] = []
         top: int | None = None
         merged: dict[tuple[str, str], Any] = {}
@@ -254,12 +192,8 @@ class EventService:
                 continue
             row = existing.get((series.metric, series.variant))
             if row is None:
-                row = SeriesRow(
-                    task_id=task_id, metric=series.metric, variant=series.variant, count=0,
-                    last_iteration=series.iterations[0],
-                )
-                s.add(row)
-                s.flush()
+                row = scalar_sql.add_series(s, task_id, series.metric, series.variant,
+                                            series.iterations[0])
                 existing[(series.metric, series.variant)] = row
                 fresh = True
             else:
@@ -299,30 +233,21 @@ class EventService:
             added = len(its)
             if not fresh and its[0] <= row.last_iteration:
                 # points of iterations already stored replace them: not counted again
-                again = [it for it in its if it <= row.last_iteration]
-                for i in range(0, len(again), 1000):
-                    added -= s.scalar(
-                        select(func.count()).select_from(ScalarRow).where(
-                            ScalarRow.series_id == sid, ScalarRow.iteration.in_(again[i:i + 1000])
-                        )
-                    ) or 0
+                added -= scalar_sql.count_stored(
+                    s, sid, [it for it in its if it <= row.last_iteration])
             last_it = its[-1]
             if fresh or last_it >= row.last_iteration:
                 row.last_iteration = last_it
                 row.last_value = stored[-1]
             row.count = (row.count or 0) + added
             top = last_it if top is None else max(top, last_it)
-        _insert_points(s, rows, replace=False)
-        _insert_points(s, rewrites, replace=True)
+        scalar_sql.insert_points(s, rows, replace=False)
+        scalar_sql.insert_points(s, rewrites, replace=True)
         for sid in rebuild:
             scalar_blocks.rebuild(s, sid)
         for row in existing.values():
             if row.id in rebuild:  # a replaced point may have been the minimum or maximum
-                row.min_value, row.max_value = s.execute(
-                    select(func.min(ScalarRow.value), func.max(ScalarRow.value)).where(
-                        ScalarRow.series_id == row.id
-                    )
-                ).one()
+                row.min_value, row.max_value = scalar_sql.value_range(s, row.id)
         return top
 
     # ---- read --------------------------------------------------------------------------------
@@ -343,23 +268,13 @@ class EventService:
             if variant is not None:
                 q = q.where(SeriesRow.variant == variant)
             out = []
-            conn = s.connection()
             for series in s.scalars(q.order_by(SeriesRow.metric, SeriesRow.variant)).all():
                 if max_points and (series.count or 0) > max_points:
                     # long series: drawn from their block summaries, min and max kept
                     rows, sampled = scalar_blocks.read(s, series.id, series.count, max_points)
                     total = series.count
                 else:
-                    cur = conn.connection.cursor()  # plain tuples: no Row object per point
-                    cols = "iteration, value, timestamp" if with_timestamps else "iteration, value"
-                    try:
-                        cur.execute(
-                            f"SELECT {cols} FROM scalars WHERE series_id = {int(series.id)} "
-                            "ORDER BY iteration"
-                        )
-                        rows = list(cur.fetchall())
-                    finally:
-                        cur.close()
+                    rows = scalar_sql.read_points(s, series.id, with_timestamps=with_timestamps)
                     total = len(rows)
                     sampled = False
                     if max_points and total > max_points:
