@@ -155,9 +155,9 @@ def test_entry_point_of_a_real_script(tmp_path: Path) -> None:
     assert interactive.stdout.strip() == f'"{INTERACTIVE_ENTRY_POINT}"', interactive.stderr
 
 
-def test_requirements_lists_installed_packages() -> None:
+def test_requirements_freeze_lists_installed_packages() -> None:
     info = collect_script_info()
-    lines = info["requirements"].splitlines()
+    lines = info["requirements_freeze"].splitlines()
     names = [line.split("==")[0].lower() for line in lines]
     assert all("==" in line for line in lines)
     assert "psutil" in names and "pytest" in names

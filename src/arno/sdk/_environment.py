@@ -1,19 +1,19 @@
 """What a run needs to be reproduced: git state, entry point, Python and packages, CLI args.
 
-``collect_script_info`` reads the repository with the ``git`` command line (short timeouts,
-never raises).  ``patch_argparse`` hooks ``argparse`` so the SDK learns the parsed arguments
-and can override them when a run is executed remotely with edited parameters.
+``ScriptCapture`` splits the record in two: a quick part ready at once (no subprocess, no
+package scan) and a slow part on a background thread that reads the repository with the
+``git`` command line (short timeouts) and the requirements from what the code imports
+(``_requirements``); ``collect_script_info`` does both at once. Neither raises.
+``patch_argparse`` hooks ``argparse`` so the SDK learns the parsed arguments and can override
+them when a run is executed remotely with edited parameters.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import functools
-import importlib.metadata
 import os
 import platform
-import re
 import subprocess
 import sys
 import threading
@@ -26,6 +26,7 @@ __all__ = [
     "INTERACTIVE_ENTRY_POINT",
     "NOTEBOOK_ENTRY_POINT",
     "ArgsCallback",
+    "ScriptCapture",
     "apply_overrides",
     "collect_argparse_args",
     "collect_script_info",
@@ -40,6 +41,7 @@ INTERACTIVE_ENTRY_POINT = "<interactive>"
 
 GIT_TIMEOUT = 5.0  # seconds per git command
 DIFF_LIMIT = 512 * 1024  # bytes of `git diff HEAD` kept
+SOURCE_LIMIT = 1024 * 1024  # bytes of a script kept as its text (when there is no repository)
 
 # ---------------------------------------------------------------------------------------------
 # git
@@ -138,7 +140,7 @@ def _diff(root: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# entry point, packages
+# entry point, the quick and the slow capture
 
 
 def _running_script() -> str | None:
@@ -165,93 +167,180 @@ def _relative(path: str, base: str) -> str | None:
     return rel.replace(os.sep, "/")
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _find_worktree(start: str) -> str | None:
+    """The nearest directory at or above ``start`` holding ``.git`` (a directory, or the file
+    of a worktree or submodule): the repository root, found without running git."""
+    current = os.path.realpath(start)
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return current
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _place(info: dict[str, Any], script: str | None, is_file: bool, cwd: str,
+           root: str | None) -> None:
+    """Set ``entry_point`` and ``working_dir`` relative to ``root`` (else to/as ``cwd``)."""
+    info["entry_point"] = script
+    if root is None:
+        info["working_dir"] = cwd
+        if is_file and script:
+            info["entry_point"] = _relative(script, cwd) or script
+        return
+    info["working_dir"] = _relative(cwd, root) or cwd
+    if is_file and script:
+        info["entry_point"] = _relative(script, root) or script
+
+
+def _read_source(path: str) -> str | None:
+    try:
+        if os.path.getsize(path) <= SOURCE_LIMIT:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+    except OSError:
+        pass
+    return None
 
 
 def installed_requirements() -> str:
     """Installed distributions as sorted ``name==version`` lines (requirements.txt text)."""
-    seen: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
+    from arno.sdk import _requirements
+
+    return _requirements.freeze()
+
+
+class ScriptCapture:
+    """What a run needs to be reproduced, in two parts.
+
+    ``quick`` is ready when the object is made and costs no subprocess and no scan of the
+    installed packages: ``entry_point`` and ``working_dir`` (relative to the repository root,
+    found by looking for ``.git``), ``python_version``, ``python_executable``, ``argv``, and
+    ``source`` (the script's text) outside a repository. The slow part (git remote, branch,
+    commit and diff; the requirements from the imports and the full freeze; the platform)
+    runs on a background thread after ``start``; ``on_done`` receives the whole record
+    (``quick`` updated with it), ready to replace the task's ``script``. ``run`` does both in
+    the caller's thread. Nothing here raises.
+    """
+
+    def __init__(self, entry_point: str | None = None) -> None:
+        self.result: dict[str, Any] | None = None
+        self._thread: threading.Thread | None = None
+        self.quick: dict[str, Any] = {}
+        cwd = os.getcwd()
+        script = entry_point if entry_point is not None else _running_script()
+        self._is_file = script is not None and not script.startswith("<")
+        if self._is_file and script is not None:
+            script = os.path.abspath(script)
+        self._script = script
+        self._cwd = cwd
+        probe = os.path.dirname(script) if self._is_file and script else cwd
+        self._probe = probe if os.path.isdir(probe) else cwd
+        quick: dict[str, Any] = {
+            "python_version": platform.python_version(),
+            "python_executable": sys.executable,
+            "argv": [str(a) for a in sys.argv],
+        }
         try:
-            name = dist.metadata["Name"]
-            version = dist.version
-        except Exception:  # a broken METADATA file must not stop the run
-            continue
-        if not name or not version:
-            continue
-        seen.setdefault(_canonical(name), f"{name}=={version}")
-    lines = [seen[key] for key in sorted(seen)]
-    return "\n".join(lines) + ("\n" if lines else "")
+            root = _find_worktree(self._probe)
+            _place(quick, script, self._is_file, cwd, root)
+            if root is None and self._is_file and script:
+                source = _read_source(script)
+                if source is not None:
+                    quick["source"] = source
+        except Exception:  # noqa: BLE001 - a capture never fails the run
+            quick.setdefault("entry_point", script)
+            quick.setdefault("working_dir", cwd)
+        self.quick = quick
+
+    def run(self) -> dict[str, Any]:
+        """The whole record, captured in this thread."""
+        info = dict(self.quick)
+        info.update(repository=None, branch=None, commit=None, diff="", platform=None,
+                    requirements="", requirements_freeze="")
+        try:
+            info["platform"] = platform.platform()
+        except Exception:  # noqa: BLE001
+            pass
+        root: str | None = None
+        try:
+            root = self._fill_git(info)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            from arno.sdk import _requirements
+
+            notebook = self._script == NOTEBOOK_ENTRY_POINT
+            info.update(_requirements.capture(self._script if self._is_file else None, root,
+                                              notebook=notebook))
+        except Exception:  # noqa: BLE001
+            pass
+        if info.get("repository"):
+            info.pop("source", None)  # an agent clones the repository
+        elif self._is_file and self._script and "source" not in info:
+            source = _read_source(self._script)
+            if source is not None:
+                info["source"] = source
+        self.result = info
+        return info
+
+    def _fill_git(self, info: dict[str, Any]) -> str | None:
+        root = _git_text(["rev-parse", "--show-toplevel"], self._probe)
+        if root is not None and not os.path.isdir(root):
+            root = None
+        _place(info, self._script, self._is_file, self._cwd, root)
+        if root is None:
+            return None
+        info["repository"] = _remote_url(root)
+        info["branch"] = _git_text(["symbolic-ref", "--short", "-q", "HEAD"], root)
+        info["commit"] = _git_text(["rev-parse", "--verify", "-q", "HEAD"], root)
+        info["diff"] = _diff(root) if info["commit"] else ""
+        return root
+
+    def start(self, on_done: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Capture the slow part on a daemon thread, then call ``on_done(record)`` there (its
+        exceptions are reported as warnings). A second call does nothing."""
+        if self._thread is not None:
+            return
+
+        def work() -> None:
+            record = self.run()
+            if on_done is not None:
+                try:
+                    on_done(record)
+                except Exception as exc:  # noqa: BLE001
+                    warnings.warn(f"arno: could not record the script's environment: {exc!r}",
+                                  stacklevel=1)
+
+        self._thread = threading.Thread(target=work, name="arno-script-capture", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The whole record once the background capture and its ``on_done`` are over; None
+        if they take longer than ``timeout`` seconds (or ``start`` was never called)."""
+        thread = self._thread
+        if thread is None:
+            return self.result
+        thread.join(timeout)
+        return None if thread.is_alive() else self.result
 
 
 def collect_script_info(entry_point: str | None = None) -> dict[str, Any]:
-    """Describe the running script and its environment.  Never raises.
+    """Describe the running script and its environment, all of it now.  Never raises.
 
     Keys: ``repository`` (origin URL without credentials), ``branch``, ``commit``, ``diff``
     (uncommitted ``git diff HEAD``, capped at 512 KiB), ``entry_point`` (script path relative
     to the repository root, or to the working directory outside a repository, or
     ``"<notebook>"``/``"<interactive>"``), ``working_dir`` (relative to the repository root
-    inside one, else absolute), ``python_version``, ``requirements``, ``python_executable``,
-    ``platform``.  Git fields are None (``diff`` is ``""``) outside a repository or when git
-    is missing.  ``entry_point`` overrides the detected script (a path or a marker).
+    inside one, else absolute), ``python_version``, ``requirements`` (the distributions the
+    code imports, what an agent installs), ``requirements_freeze`` (every installed
+    distribution), ``python_executable``, ``argv``, ``platform``, and ``source`` (the script's
+    text) when there is no repository to clone.  Git fields are None (``diff`` is ``""``)
+    outside a repository or when git is missing.  ``entry_point`` overrides the detected
+    script (a path or a marker).
     """
-    info: dict[str, Any] = {
-        "repository": None,
-        "branch": None,
-        "commit": None,
-        "diff": "",
-        "entry_point": None,
-        "working_dir": None,
-        "python_version": platform.python_version(),
-        "requirements": "",
-        "python_executable": sys.executable,
-        "platform": None,
-    }
-    try:
-        info["platform"] = platform.platform()
-    except Exception:
-        pass
-    try:
-        info["requirements"] = installed_requirements()
-    except Exception:
-        pass
-    try:
-        _fill_source_info(info, entry_point)
-    except Exception:
-        pass
-    return info
-
-
-def _fill_source_info(info: dict[str, Any], entry_point: str | None) -> None:
-    cwd = os.getcwd()
-    script = entry_point if entry_point is not None else _running_script()
-    is_file = script is not None and not script.startswith("<")
-    if is_file and script is not None:
-        script = os.path.abspath(script)
-    probe_dir = os.path.dirname(script) if is_file and script else cwd
-    if not os.path.isdir(probe_dir):
-        probe_dir = cwd
-
-    root = _git_text(["rev-parse", "--show-toplevel"], probe_dir)
-    if root is not None and not os.path.isdir(root):
-        root = None
-
-    info["working_dir"] = cwd
-    info["entry_point"] = script
-    if root is None:
-        if is_file and script:
-            info["entry_point"] = _relative(script, cwd) or script
-        return
-
-    info["repository"] = _remote_url(root)
-    info["branch"] = _git_text(["symbolic-ref", "--short", "-q", "HEAD"], root)
-    info["commit"] = _git_text(["rev-parse", "--verify", "-q", "HEAD"], root)
-    info["diff"] = _diff(root) if info["commit"] else ""
-    info["working_dir"] = _relative(cwd, root) or cwd
-    if is_file and script:
-        info["entry_point"] = _relative(script, root) or script
-
+    return ScriptCapture(entry_point).run()
 
 # ---------------------------------------------------------------------------------------------
 # argparse
@@ -405,6 +494,8 @@ def _to_bool(text: str) -> bool:
 
 
 def _split_list(text: str) -> list[Any]:
+    import ast
+
     stripped = text.strip()
     if stripped.startswith(("[", "(")):
         parsed = ast.literal_eval(stripped)
