@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,32 @@ def test_import_contracts_hold():
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "0 broken" in out, out
-    assert "layers KEPT" in out and "client side never touches the server side KEPT" in out, out
+    for name in CONTRACTS:
+        assert f"{name} KEPT" in out, out
+
+
+CONTRACTS = (
+    "layers",
+    "client side never touches the server side",
+    "only the server side and the cli import the server side",
+    "cli never imports db",
+    "server reaches db only through services",
+)
+"""Every contract of pyproject.toml, by name: one renamed or dropped fails the test."""
+
+
+def test_layers_contract_is_exhaustive():
+    """Every subpackage and module of ``arno`` is in a layer: a new one is placed, not missed."""
+    with (ROOT / "pyproject.toml").open("rb") as fh:
+        contracts = tomllib.load(fh)["tool"]["importlinter"]["contracts"]
+    assert sorted(c["name"] for c in contracts) == sorted(CONTRACTS)
+    (layers,) = (c for c in contracts if c["name"] == "layers")
+    assert layers["containers"] == ["arno"] and layers["exhaustive"] is True
+    declared = {name.strip(" ()") for layer in layers["layers"] for name in layer.split("|")}
+    present = {p.stem for p in (ROOT / "src" / "arno").iterdir()
+               if p.name != "__init__.py" and not p.name.startswith(("_", "."))
+               and (p.suffix == ".py" or (p / "__init__.py").exists())}
+    assert present <= declared, present - declared
 
 
 def test_public_names_of_arno():
