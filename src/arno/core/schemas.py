@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from arno.core.floats import decode_float, encode_float  # noqa: F401 - re-exported
 from arno.core.limits import (
     MAX_LIST,
     MAX_NAME,
@@ -396,25 +396,6 @@ class Health(_Model):
 
 
 # ---- helpers for non-finite floats in strict JSON ---------------------------------------------
-
-
-def encode_float(value: float | None) -> float | str | None:
-    """JSON has no NaN or infinity: send them as strings that JavaScript's Number() reads."""
-    if value is None:
-        return "NaN"
-    if math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def decode_float(value: float | str | None) -> float:
-    if value is None:
-        return math.nan
-    if isinstance(value, str):
-        return float(value.replace("Infinity", "inf"))
-    return float(value)
 
 
 # ---- queues and workers -----------------------------------------------------------------------

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arno.client import ApiSession, ClientConfig, OfflineSession, load_config
+from arno.client._config import ClientConfig, load_config
 from arno.core.errors import ArnoError
-from arno.core.ids import new_id
+
+if TYPE_CHECKING:
+    from arno.client import OfflineSession
 
 _lock = threading.Lock()
 _session: Any = None
@@ -41,6 +43,8 @@ def session() -> Any:
             "no Arno server configured: run `arno up` (local) or `arno login` (remote), or set "
             "ARNO_API_HOST, ARNO_API_KEY and ARNO_API_SECRET"
         )
+    from arno.client import ApiSession
+
     with _lock:
         if _session is None:
             _session = ApiSession(cfg.host, cfg.access_key, cfg.secret_key)
@@ -57,6 +61,9 @@ def set_session(new: Any | None) -> None:
 
 
 def offline_session() -> OfflineSession:
+    from arno.client import OfflineSession
+    from arno.core.ids import new_id
+
     root = config().home / "offline" / new_id()
     return OfflineSession(root)
 

@@ -23,11 +23,26 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
+TRUE = frozenset({"1", "true", "yes", "y", "on"})
+FALSE = frozenset({"0", "false", "no", "n", "off"})
+
+
+def to_bool(text: str) -> bool:
+    """The one reading of a parameter's text as a boolean (argparse flags included)."""
+    lowered = text.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
 def cast(text: str, type_: str, default: Any = None) -> Any:
-    """The stored string as the type it was connected with; the string itself if that fails."""
+    """The stored string as the type it was connected with; the string itself (or
+    ``default``) if it does not read as that type."""
     try:
         if type_ == "bool":
-            return text.strip().lower() in ("1", "true", "yes", "on")
+            return to_bool(text)
         if type_ == "int":
             return int(float(text)) if "." in text or "e" in text.lower() else int(text)
         if type_ == "float":

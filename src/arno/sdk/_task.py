@@ -1,33 +1,75 @@
 """``Task``: one run of a script, as ClearML users know it (``Task.init``, ``connect``,
-``get_logger``, ``upload_artifact``...). A thin facade over the client modules."""
+``get_logger``, ``upload_artifact``...).
+
+A facade: REST calls go through :class:`arno.client.TaskClient`, parameters and configuration
+through :mod:`arno.sdk._task_params`, the end of the process through
+:mod:`arno.sdk._task_exit`, reuse of an earlier run through :mod:`arno.sdk._task_reuse`. What
+a call needs is imported when it is called, so ``from arno import Task`` stays instant.
+"""
 
 from __future__ import annotations
 
-import argparse
-import atexit
-import json
-import os
+import logging
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from arno.client import Reporter, deliver_in_background
+from arno.client._tasks import TaskClient
 from arno.core.errors import ArnoError, InvalidInput, NotFound
-from arno.core.schemas import decode_float
 from arno.core.status import TaskStatus, TaskType
-from arno.sdk import _context, _environment, _params
-from arno.sdk._artifacts import Artifact, upload_artifact
-from arno.sdk._console import ConsoleCapture
-from arno.sdk._logger import Logger
-from arno.sdk._monitor import MachineMonitor
+from arno.sdk import _context, _environment
+from arno.sdk._task_exit import ExitWatch
+from arno.sdk._task_params import TaskParameters, split_key
+
+if TYPE_CHECKING:
+    from arno.client import Reporter
+    from arno.sdk._artifacts import Artifact
+    from arno.sdk._console import ConsoleCapture
+    from arno.sdk._logger import Logger
+    from arno.sdk._monitor import MachineMonitor
+
+log = logging.getLogger("arno.task")
 
 MONITOR_METRIC = ":monitor:machine"
 ORPHAN_WAIT = 10.0
 """Seconds ``close`` waits for batches that earlier processes left in the spool to go out."""
+CAPTURE_WAIT = 10.0
+"""Seconds ``close`` waits for the background capture of git state and requirements."""
+
+FRAMEWORKS = frozenset({
+    "matplotlib", "tensorboard", "tensorboardx", "pytorch", "tensorflow", "keras", "xgboost",
+    "lightgbm", "catboost", "scikit", "sklearn", "joblib", "fastai", "hydra", "detect_repository",
+    "megengine", "jsonargparse", "onnx", "pickle", "transformers",
+})
+"""Names ``auto_connect_frameworks`` takes in its dict form."""
+
+
+def _frameworks(option: bool | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(option, bool):
+        return dict.fromkeys(FRAMEWORKS, option)
+    if not isinstance(option, dict):
+        raise InvalidInput("auto_connect_frameworks takes True, False or a dict of "
+                           f"{{framework: bool}}, got {type(option).__name__}")
+    unknown = sorted(set(option) - FRAMEWORKS)
+    if unknown:
+        log.warning("auto_connect_frameworks: unknown framework(s) %s ignored; known: %s",
+                    ", ".join(unknown), ", ".join(sorted(FRAMEWORKS)))
+    # a framework not named keeps its default (on), as in ClearML
+    return {name: option.get(name, True) for name in FRAMEWORKS}
+
+
+def _arg_filter(option: bool | dict[str, bool]) -> dict[str, bool] | None:
+    """None: no argparse capture; else which arguments to leave out ({name: False})."""
+    if isinstance(option, bool):
+        return {} if option else None
+    if not isinstance(option, dict):
+        raise InvalidInput("auto_connect_arg_parser takes True, False or a dict of "
+                           f"{{argument: bool}}, got {type(option).__name__}")
+    if option.get("*") is False and not any(option.values()):
+        return None
+    return {k.lstrip("-"): bool(v) for k, v in option.items()}
 
 
 class Task:
@@ -41,19 +83,22 @@ class Task:
 
     def __init__(self, session: Any, info: dict[str, Any], *, attached: bool = False) -> None:
         self._session = session
+        self._client = TaskClient(session)
         self._info = info
         self._attached = attached  # created by init() in this process, reporting into it
+        self._parameters = TaskParameters(self._client, self.id)
         self._reporter: Reporter | None = None
         self._logger: Logger | None = None
         self._console: ConsoleCapture | None = None
         self._monitor: MachineMonitor | None = None
         self._orphans: threading.Thread | None = None
-        self._console_captured = False
+        self._capture: Any = None
+        self._registry: Any = None
+        self._exit_watch: ExitWatch | None = None
+        self._frameworks: dict[str, Any] = {}
+        self._args_left_out: dict[str, bool] = {}
+        self._initial_iteration = 0
         self._closed = False
-        self._remote_values: dict[str, str] | None = None
-        self._orig_excepthook: Any = None
-        self._orig_exit: Any = None
-        self._exit_code: object = None
 
     # ---- creation --------------------------------------------------------------------------
     @classmethod
@@ -64,94 +109,159 @@ class Task:
         task_type: str | TaskType = TaskType.training,
         tags: list[str] | None = None,
         reuse_last_task_id: bool | str = True,
-        continue_last_task: bool | str = False,
+        continue_last_task: bool | str | int = False,
         output_uri: str | bool | None = None,
-        auto_connect_arg_parser: bool = True,
+        auto_connect_arg_parser: bool | dict[str, bool] = True,
         auto_connect_frameworks: bool | dict[str, Any] = True,
-        auto_resource_monitoring: bool = True,
-        auto_connect_streams: bool = True,
+        auto_resource_monitoring: bool | dict[str, Any] = True,
+        auto_connect_streams: bool | dict[str, bool] = True,
+        deferred_init: bool = False,
         offline: bool | None = None,
         monitor_interval: float = 30.0,
-        **_: Any,
     ) -> Task:
         """Start recording this process as a task and return it.
 
-        Records the git state, installed packages, Python version, argparse arguments
-        (section "Args"), console output and machine stats. When an agent runs a task
-        (``ARNO_TASK_ID`` is set) the existing task is resumed and ``connect`` returns the
-        values stored on the server.
+        Records the script, git state and requirements (in the background), argparse
+        arguments (section "Args"), console output and machine stats. When an agent runs the
+        task the existing task is resumed and ``connect`` returns the values stored on the
+        server. ``reuse_last_task_id`` (default) takes back the task the last run of this
+        script made if it reported nothing; a task id reuses that task.
+        ``continue_last_task`` goes on reporting into the last task (True), a given task (an
+        id), or the last task from that iteration on (an int). ``deferred_init`` is accepted:
+        the work it defers is already off the caller's thread.
         """
         with cls._init_lock:
             if cls._current is not None and not cls._current._closed:
                 return cls._current
+            frameworks = _frameworks(auto_connect_frameworks)
+            args_filter = _arg_filter(auto_connect_arg_parser)
+            if output_uri is not None and not isinstance(output_uri, bool | str):
+                raise InvalidInput("output_uri takes a URL or True/False")
             cfg = _context.config()
             if offline is None:
                 offline = cfg.offline
-            session = _context.offline_session() if offline else _context.session()
-            remote_id = os.environ.get("ARNO_TASK_ID")
-            script = _environment.collect_script_info()
-            _attach_source(script)
-            if remote_id and not offline:
-                info = session.get(f"tasks/{remote_id}")
-                if info["status"] in (TaskStatus.created, TaskStatus.queued):
-                    info = session.post(f"tasks/{remote_id}/status",
-                                        {"status": TaskStatus.in_progress.value})
-                task = cls(session, info, attached=True)
-                task._remote_values = {
-                    f"{p['section']}/{p['name']}": p["value"]
-                    for p in session.get(f"tasks/{remote_id}/params")
-                }
+            if cfg.task_id and not offline:
+                task = cls._resume_for_agent(cfg.task_id)
             else:
                 if not project_name or not task_name:
                     raise InvalidInput("Task.init needs project_name and task_name")
-                body = {
-                    "project": project_name,
-                    "name": task_name,
-                    "type": TaskType(task_type).value,
-                    "status": TaskStatus.in_progress.value,
-                    "tags": list(tags or []),
-                    "script": script,
-                }
-                task = cls(session, session.post("tasks", body), attached=True)
-            if os.environ.get("ARNO_AGENT_CONSOLE") == "1":
-                auto_connect_streams = False  # the agent running us records the console
-            task._start(auto_connect_streams, auto_resource_monitoring, auto_connect_arg_parser,
+                task = cls._start_here(
+                    project_name, task_name, TaskType(task_type), list(tags or []),
+                    reuse_last_task_id, continue_last_task, bool(offline))
+            task._frameworks = frameworks
+            task._args_left_out = {k: v for k, v in (args_filter or {}).items() if not v}
+            if output_uri is not None:
+                task.output_uri = output_uri  # type: ignore[assignment]
+            streams = bool(auto_connect_streams) and not cfg.agent_console
+            task._start(streams, bool(auto_resource_monitoring), args_filter is not None,
                         monitor_interval)
             cls._current = task
             return task
 
+    @classmethod
+    def _resume_for_agent(cls, task_id: str) -> Task:
+        """Under an agent: the task exists, with the script and the parameters to use."""
+        client = TaskClient(_context.session())
+        info = client.get(task_id)
+        params = info.get("hyperparams") or []
+        if info["status"] in (TaskStatus.created, TaskStatus.queued):
+            info = {**info, **client.set_status(task_id, TaskStatus.in_progress.value)}
+        task = cls(client.session, info, attached=True)
+        task._parameters.remote = {f"{p['section']}/{p['name']}": p["value"] for p in params}
+        return task
+
+    @classmethod
+    def _start_here(cls, project: str, name: str, task_type: TaskType, tags: list[str],
+                    reuse: bool | str, resume: bool | str | int, offline: bool) -> Task:
+        from arno.sdk import _task_reuse
+
+        session = _context.offline_session() if offline else _context.session()
+        client = TaskClient(session)
+        capture = _environment.ScriptCapture()
+        last = _task_reuse.LastTasks(_context.home())
+        host = getattr(session, "host", "")
+        info: dict[str, Any] | None = None
+        offset = 0
+        if not offline and (resume is not False and resume is not None):
+            wanted = resume if isinstance(resume, str) else last.get(host, project, name)
+            found = _lookup(client, wanted)
+            if isinstance(resume, str) and found is None:
+                raise NotFound(f"continue_last_task: no task {resume}")
+            if found is not None and _task_reuse.can_continue(found):
+                info = {**found, **client.set_status(found["id"], TaskStatus.in_progress.value,
+                                                     force=True)}
+                offset = (resume if isinstance(resume, int) and not isinstance(resume, bool)
+                          else (found.get("last_iteration") or 0))
+        if info is None and not offline and reuse:
+            wanted = reuse if isinstance(reuse, str) else last.get(host, project, name)
+            found = _lookup(client, wanted)
+            if found is not None and _task_reuse.can_reuse(found, client.artifacts(found["id"])):
+                info = _take_back(client, found, task_type, tags, capture.quick)
+        if info is None:
+            info = client.create({
+                "project": project, "name": name, "type": task_type.value,
+                "status": TaskStatus.in_progress.value, "tags": tags, "script": capture.quick,
+            })
+        task = cls(session, info, attached=True)
+        task._initial_iteration = int(offset)
+        if not offline:
+            last.put(host, project, name, task.id)
+        task._capture = capture
+        capture.start(task._script_captured)
+        return task
+
+    def _script_captured(self, script: dict[str, Any]) -> None:
+        """The background capture is done: store the whole record (git, requirements)."""
+        if self._closed and not self._session.offline and self._capture is None:
+            return
+        try:
+            self._client.patch(self.id, {"script": script})
+        except ArnoError as exc:
+            log.warning("arno: could not store the script's git state and requirements: %s",
+                        exc)
+
     def _start(self, streams: bool, monitoring: bool, argparser: bool, interval: float) -> None:
+        from arno.client import Reporter, deliver_in_background
+        from arno.sdk._logger import Logger
+
         cfg = _context.config()
         self._reporter = Reporter(self._session, self.id, spool_dir=cfg.home / "spool")
         self._reporter.start()
         if not self._session.offline:  # batches earlier processes left here: send them too
             self._orphans = deliver_in_background(self._session, cfg.home)
-        self._logger = Logger(self, self._reporter)
+        self._logger = Logger(self._reporter, self._session, console_captured=streams)
+        Logger._current = self._logger
         if streams:
+            from arno.sdk._console import ConsoleCapture
+
             self._console = ConsoleCapture(self._reporter.console)
             self._console.start()
-            self._console_captured = True
         if monitoring:
-            started = time.monotonic()
-
-            def report(stats: dict[str, float]) -> None:
-                if self._reporter is not None:
-                    it = int(time.monotonic() - started)
-                    self._reporter.scalars(MONITOR_METRIC, stats, it)
-
-            self._monitor = MachineMonitor(report, interval=interval)
-            self._monitor.start()
+            # psutil takes a while to import: the monitor starts on its own thread
+            threading.Thread(target=self._start_monitor, args=(interval,), daemon=True,
+                             name="arno-monitor-start").start()
         if argparser:
             early = _environment.collect_argparse_args()
             if early is not None and _early_parse_seen:
                 # the script parsed its arguments before Task.init: record them now
-                self._connect_values("Args", _plain_args(early))
+                self._parameters.connect_values("Args", self._plain_args(early))
             _environment.patch_argparse(self._on_argparse)
-        atexit.register(self._at_exit)
-        self._orig_excepthook = sys.excepthook
-        sys.excepthook = self._excepthook
-        self._orig_exit = sys.exit  # to learn the exit code: a non-zero one fails the task
-        sys.exit = self._exit
+        self._exit_watch = ExitWatch(self._end, self.close)
+        self._exit_watch.install()
+
+    def _start_monitor(self, interval: float) -> None:
+        from arno.sdk._monitor import MachineMonitor
+
+        started = time.monotonic()
+
+        def report(stats: dict[str, float]) -> None:
+            if self._reporter is not None and not self._closed:
+                self._reporter.scalars(MONITOR_METRIC, stats, int(time.monotonic() - started))
+
+        if self._closed:
+            return
+        self._monitor = MachineMonitor(report, interval=interval)
+        self._monitor.start()
 
     # ---- identity --------------------------------------------------------------------------
     @property
@@ -161,6 +271,10 @@ class Task:
     @property
     def name(self) -> str:
         return str(self._info["name"])
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.set_name(value)
 
     @property
     def status(self) -> str:
@@ -173,10 +287,28 @@ class Task:
     def get_project_name(self) -> str:
         return str(self._info.get("project", ""))
 
+    def get_project_id(self) -> str:
+        return self.project
+
+    @property
+    def task_type(self) -> str:
+        return str(self._info.get("type", ""))
+
+    @property
+    def parent(self) -> str | None:
+        return self._info.get("parent_id")
+
+    @property
+    def comment(self) -> str:
+        return str(self._info.get("comment", ""))
+
     @property
     def data(self) -> dict[str, Any]:
         """The task's record as the server returned it."""
         return dict(self._info)
+
+    def export_task(self) -> dict[str, Any]:
+        return dict(self.reload()._info)
 
     def __repr__(self) -> str:
         return f"<Task {self.id} {self.get_project_name()}/{self.name} [{self.status}]>"
@@ -187,7 +319,7 @@ class Task:
 
     def reload(self) -> Task:
         if not self._session.offline:
-            self._info = self._session.get(f"tasks/{self.id}")
+            self._info = self._client.get(self.id)
         return self
 
     @classmethod
@@ -197,10 +329,13 @@ class Task:
     def get_logger(self) -> Logger:
         if self._logger is None:
             # a task looked up with get_task: report into it on demand
+            from arno.client import Reporter
+            from arno.sdk._logger import Logger
+
             self._reporter = Reporter(self._session, self.id,
                                       spool_dir=_context.home() / "spool")
             self._reporter.start()
-            self._logger = Logger(self, self._reporter)
+            self._logger = Logger(self._reporter, self._session)
         return self._logger
 
     @property
@@ -209,6 +344,28 @@ class Task:
 
     def get_output_log_web_page(self) -> str:
         return f"{self._session.host}/tasks/{self.id}"
+
+    @property
+    def output_uri(self) -> str | None:
+        """Where this task's models and artifacts go: None (the Arno server's store) or a
+        URL (s3://, file://...) given to ``Task.init(output_uri=...)``."""
+        value = (self._info.get("runtime") or {}).get("output_uri")
+        return str(value) if value else None
+
+    @output_uri.setter
+    def output_uri(self, value: str | bool | None) -> None:
+        uri = value if isinstance(value, str) and value else None
+        if uri is not None and "://" not in uri and not uri.startswith("/"):
+            raise InvalidInput(f"output_uri must be a URL (s3://..., file://...) or a path, "
+                               f"got {uri!r}")
+        self._patch({"runtime": {**(self._info.get("runtime") or {}), "output_uri": uri}})
+
+    def set_output_uri(self, value: str | bool | None) -> None:
+        self.output_uri = value  # type: ignore[assignment]
+
+    def framework_enabled(self, name: str) -> bool:
+        """Whether ``auto_connect_frameworks`` lets Arno hook into ``name``."""
+        return bool(self._frameworks.get(name, False))
 
     # ---- lookup ----------------------------------------------------------------------------
     @classmethod
@@ -222,30 +379,20 @@ class Task:
         task_filter: dict[str, Any] | None = None,
     ) -> Task:
         """By id, or the newest task with that name in that project. Raises ``NotFound``."""
-        session = _context.session()
+        client = TaskClient(_context.session())
         if task_id:
-            return cls(session, session.get(f"tasks/{task_id}"))
+            return cls(client.session, client.get(task_id))
         if not task_name and not project_name:
             raise InvalidInput("get_task needs task_id, or project_name and/or task_name")
-        params: dict[str, Any] = {"limit": 200, "sort": "-created_at",
-                                  "include_subprojects": False}
-        if project_name:
-            params["project"] = project_name
-        if task_name:
-            params["name"] = task_name
-        if tags:
-            params["tag"] = tags
-        if allow_archived:
-            params["include_archived"] = True
-        page = session.get("tasks", **params)
-        while True:  # "name" matches parts of names: look on until the exact name shows up
-            matches = [t for t in page["items"] if task_name is None or t["name"] == task_name]
-            if matches or not page.get("next_cursor"):
-                break
-            page = session.get("tasks", cursor=page["next_cursor"], **params)
-        if not matches:
-            raise NotFound(f"no task named {task_name!r} in project {project_name!r}")
-        return cls(session, session.get(f"tasks/{matches[0]['id']}"))
+        query: dict[str, Any] = {"limit": 200, "sort": "-created_at",
+                                 "include_subprojects": False, "project": project_name,
+                                 "name": task_name, "tag": tags or None,
+                                 "include_archived": allow_archived or None}
+        # "name" matches parts of names: look on until the exact name shows up
+        for row in client.iterate(**query):
+            if task_name is None or row["name"] == task_name:
+                return cls(client.session, client.get(row["id"]))
+        raise NotFound(f"no task named {task_name!r} in project {project_name!r}")
 
     @classmethod
     def get_tasks(
@@ -259,77 +406,44 @@ class Task:
         status: list[str] | str | None = None,
     ) -> list[Task]:
         """Tasks matching every filter given; ``task_name`` is a regular expression."""
-        session = _context.session()
+        client = TaskClient(_context.session())
         if task_ids:
-            return [cls(session, session.get(f"tasks/{tid}")) for tid in task_ids]
+            return [cls(client.session, client.get(tid)) for tid in task_ids]
         flt = dict(task_filter or {})
         statuses = status or flt.get("status") or []
-        params: dict[str, Any] = {
+        query: dict[str, Any] = {
             "project": project_name,
             "name_regex": task_name,
             "tag": list(tags or flt.get("tags") or []),
             "status": [statuses] if isinstance(statuses, str) else list(statuses),
             "sort": flt.get("order_by") or "-created_at",
             "limit": 500,
+            "include_archived": allow_archived or None,
         }
-        if allow_archived:
-            params["include_archived"] = True
-        out: list[Task] = []
-        cursor = None
-        while True:
-            page = session.get("tasks", cursor=cursor, **params)
-            out.extend(cls(session, t) for t in page["items"])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return out
+        return [cls(client.session, row) for row in client.iterate(**query)]
+
+    @classmethod
+    def get_task_id(cls, task: Task | str) -> str:
+        return task.id if isinstance(task, Task) else str(task)
 
     # ---- parameters --------------------------------------------------------------------------
     def connect(self, mutable: Any, name: str | None = None) -> Any:
         """Record ``mutable``'s values as hyperparameters and return it with the values the
-        server holds. Dicts (nested keys become "a/b"), argparse namespaces (section "Args")
-        and plain objects (their public attributes) are supported."""
-        if isinstance(mutable, argparse.Namespace):
-            values = dict(vars(mutable))
-            self._connect_values(name or "Args", values)
-            for key, value in values.items():
-                setattr(mutable, key, value)
-            return mutable
-        if isinstance(mutable, dict):
-            flat = _params.flatten(mutable)
-            merged = self._connect_values(name or "General", dict(flat))
-            for key, value in merged.items():
-                if flat.get(key) is not value:
-                    _params.update_nested(mutable, key, value)
-            return mutable
-        if isinstance(mutable, list | tuple | str | int | float):
-            raise InvalidInput("connect takes a dict, an argparse namespace or an object")
-        attrs = {k: v for k, v in vars(mutable).items()
-                 if not k.startswith("_") and not callable(v)}
-        merged = self._connect_values(name or "General", attrs)
-        for key, value in merged.items():
-            setattr(mutable, key, value)
-        return mutable
+        server holds. Dicts (nested keys become "a/b"), argparse namespaces (section "Args"),
+        ``arno.task_parameters.TaskParameters`` and plain objects (their public attributes)
+        are supported."""
+        return self._parameters.connect(mutable, name)
 
-    def _connect_values(self, section: str, values: dict[str, Any]) -> dict[str, Any]:
-        remote = self._remote_values
-        if remote is not None:
-            for key, original in list(values.items()):
-                stored = remote.get(f"{section}/{key}")
-                if stored is not None:
-                    values[key] = _params.cast(stored, _params.type_name(original), None)
-        body = [
-            {"section": section, "name": key, "value": _params.to_text(v),
-             "type": _params.type_name(v)}
-            for key, v in values.items()
-        ]
-        if body:
-            self._session.put(f"tasks/{self.id}/params", {"params": body})
-        return values
+    @staticmethod
+    def _plain_args(args: dict[str, Any]) -> dict[str, Any]:
+        return {k: (v if isinstance(v, str | int | float | bool | list | type(None)) else str(v))
+                for k, v in args.items()}
 
     def _on_argparse(self, args: dict[str, Any]) -> dict[str, Any] | None:
-        clean = _plain_args(args)
+        clean = {k: v for k, v in self._plain_args(args).items()
+                 if k not in self._args_left_out}
         before = dict(clean)
-        merged = self._connect_values("Args", clean)
+        merged = self._parameters.connect_values("Args", clean)
         overrides = {k: v for k, v in merged.items() if before.get(k) != v}
         return overrides or None
 
@@ -339,108 +453,83 @@ class Task:
         for arg in args:
             values.update(arg)
         values.update(kwargs)
-        body = []
-        for key, value in values.items():
-            section, _, pname = key.partition("/") if "/" in key else ("General", "", key)
-            body.append({"section": section, "name": pname, "value": _params.to_text(value),
-                         "type": _params.type_name(value)})
-        self._session.put(f"tasks/{self.id}/params", {"params": body})
+        self._parameters.set(values)
 
-    set_parameters_as_dict = set_parameters
+    def set_parameters_as_dict(self, dictionary: dict[str, Any]) -> None:
+        """``{"Section": {"name": value}}`` (or flat "Section/name" keys)."""
+        flat: dict[str, Any] = {}
+        for key, value in dictionary.items():
+            if isinstance(value, dict):
+                flat.update({f"{key}/{k}": v for k, v in value.items()})
+            else:
+                flat[key] = value
+        self._parameters.set(flat)
 
     def set_parameter(self, name: str, value: Any, description: str | None = None,
                       value_type: Any = None) -> None:
-        self.set_parameters({name: value})
+        self._parameters.set({name: value}, {name: description} if description else None)
 
-    def _param_list(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._session.get(f"tasks/{self.id}/params")
-        return result
+    def update_parameters(self, *args: Any, **kwargs: Any) -> None:
+        self.set_parameters(*args, **kwargs)
 
     def get_parameters(self, backwards_compatibility: bool = True, cast: bool = False
                        ) -> dict[str, Any]:
         """Every parameter as ``{"Section/name": value}`` (strings unless ``cast``)."""
-        return {
-            f"{p['section']}/{p['name']}": (_params.cast(p["value"], p["type"]) if cast
-                                            else p["value"])
-            for p in self._param_list()
-        }
+        return self._parameters.all(cast=cast)
 
     def get_parameter(self, name: str, default: Any = None, cast: bool = False) -> Any:
-        return self.get_parameters(cast=cast).get(name, default)
+        section, pname = split_key(name)
+        return self.get_parameters(cast=cast).get(f"{section}/{pname}", default)
 
     def get_parameters_as_dict(self, cast: bool = False) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for key, value in self.get_parameters(cast=cast).items():
-            section, _, pname = key.partition("/")
-            out.setdefault(section, {})[pname] = value
-        return out
+        return self._parameters.as_dict(cast=cast)
 
-    def delete_parameter(self, name: str) -> bool:
-        self._session.post(f"tasks/{self.id}/params/delete", {"keys": [name]})
+    def delete_parameter(self, name: str, force: bool = False) -> bool:
+        self._parameters.delete(name)
         return True
 
     # ---- configuration objects -------------------------------------------------------------
     def connect_configuration(
-        self, configuration: Any, name: str | None = None, description: str | None = None
+        self, configuration: Any, name: str | None = None, description: str | None = None,
+        ignore_remote_overrides: bool = False,
     ) -> Any:
         """Store a configuration object (dict, text, or a file path) and return it, or the
-        server's version of it when an agent runs the task."""
-        name = name or "General"
-        remote = None
-        if self._remote_values is not None:
-            remote = {c["name"]: c for c in self._session.get(f"tasks/{self.id}/configurations")
-                      }.get(name)
-        if isinstance(configuration, dict):
-            if remote is not None and remote["type"] == "dictionary":
-                configuration.clear()
-                configuration.update(json.loads(remote["value"]))
-                return configuration
-            item = {"name": name, "type": "dictionary",
-                    "value": json.dumps(configuration, default=str, indent=2)}
-        elif isinstance(configuration, str | Path) and Path(configuration).is_file():
-            path = Path(configuration)
-            if remote is not None:
-                local = _context.home() / "cache" / "config" / self.id / path.name
-                local.parent.mkdir(parents=True, exist_ok=True)
-                local.write_text(remote["value"])
-                return local if isinstance(configuration, Path) else str(local)
-            item = {"name": name, "type": path.suffix.lstrip(".") or "text",
-                    "value": path.read_text(errors="replace")}
-        elif isinstance(configuration, str):
-            if remote is not None:
-                return remote["value"]
-            item = {"name": name, "type": "text", "value": configuration}
-        else:
-            raise InvalidInput("connect_configuration takes a dict, a text or a file path")
-        if description:
-            item["description"] = description
-        self._session.put(f"tasks/{self.id}/configurations", {"items": [item]})
-        return configuration
+        server's version of it when an agent runs the task (unless
+        ``ignore_remote_overrides``)."""
+        remote = self._parameters.remote
+        if ignore_remote_overrides:
+            self._parameters.remote = None
+        try:
+            return self._parameters.connect_configuration(configuration, name, description,
+                                                          _context.home() / "cache")
+        finally:
+            self._parameters.remote = remote
 
     def get_configuration_object(self, name: str) -> str | None:
-        for item in self._session.get(f"tasks/{self.id}/configurations"):
-            if item["name"] == name:
-                return str(item["value"])
-        return None
+        return self._parameters.configuration_text(name)
 
     def get_configuration_object_as_dict(self, name: str) -> Any:
+        import json
+
         text = self.get_configuration_object(name)
         return None if text is None else json.loads(text)
+
+    def get_configuration_objects(self) -> dict[str, str]:
+        return {name: self.get_configuration_object(name) or ""
+                for name in self._parameters.configuration_names()}
 
     def set_configuration_object(self, name: str, config_text: str | None = None,
                                  description: str | None = None, config_type: str | None = None,
                                  config_dict: dict[str, Any] | None = None) -> None:
-        value = json.dumps(config_dict) if config_dict is not None else (config_text or "")
-        item = {"name": name, "type": config_type or ("dictionary" if config_dict else "text"),
-                "value": value, "description": description or ""}
-        self._session.put(f"tasks/{self.id}/configurations", {"items": [item]})
+        self._parameters.set_configuration(name, config_text, description, config_type,
+                                           config_dict)
 
     # ---- properties, tags, comment -------------------------------------------------------
     def _patch(self, body: dict[str, Any]) -> None:
-        self._info.update(self._session.patch(f"tasks/{self.id}", body) or {})
+        self._info.update(self._client.patch(self.id, body))
 
     def set_user_properties(self, *iterables: Any, **properties: Any) -> bool:
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(self._info.get("user_properties") or {})
         for item in iterables:
             if isinstance(item, dict) and "name" in item:
                 values[item["name"]] = item.get("value")
@@ -456,6 +545,13 @@ class Task:
     def get_user_properties(self, value_only: bool = False) -> dict[str, Any]:
         props: dict[str, Any] = self.reload()._info.get("user_properties", {})
         return dict(props)
+
+    def delete_user_properties(self, *iterables: Any) -> bool:
+        props = self.get_user_properties()
+        for name in iterables:
+            props.pop(name if isinstance(name, str) else name.get("name"), None)
+        self._patch({"user_properties": props})
+        return True
 
     def add_tags(self, tags: str | list[str]) -> None:
         new = [tags] if isinstance(tags, str) else list(tags)
@@ -476,6 +572,9 @@ class Task:
 
     rename = set_name
 
+    def set_task_type(self, task_type: str | TaskType) -> None:
+        self._patch({"type": TaskType(task_type).value})
+
     # ---- artifacts -------------------------------------------------------------------------
     def upload_artifact(
         self,
@@ -483,16 +582,21 @@ class Task:
         artifact_object: Any,
         metadata: dict[str, Any] | None = None,
         delete_after_upload: bool = False,
-        auto_pickle: bool = True,
+        auto_pickle: bool | None = None,
         preview: Any = None,
         wait_on_upload: bool = False,
-        **_: Any,
+        extension_name: str | None = None,
+        serialization_function: Any = None,
+        retries: int = 0,
+        sort_keys: bool = True,
     ) -> bool:
         """Store an object as an artifact: numpy array, pandas frame, PIL image, dict/list,
-        a file or folder path, text; other objects are pickled unless ``auto_pickle=False``.
-        The upload finishes before this returns."""
+        a file or folder path, text; other objects are pickled (``auto_pickle``, the default;
+        ``False`` refuses them)."""
+        from arno.sdk._artifacts import upload_artifact
+
         info = upload_artifact(self._session, self.id, name, artifact_object,
-                               metadata=metadata, auto_pickle=auto_pickle,
+                               metadata=metadata, auto_pickle=auto_pickle is not False,
                                preview=None if preview is None else str(preview))
         if delete_after_upload and isinstance(artifact_object, str | Path):
             path = Path(artifact_object)
@@ -502,14 +606,17 @@ class Task:
 
     @property
     def artifacts(self) -> dict[str, Artifact]:
-        rows = self._session.get(f"tasks/{self.id}/artifacts")
-        return {r["name"]: Artifact(self._session, r) for r in rows}
+        from arno.sdk._artifacts import Artifact
+
+        return {r["name"]: Artifact(self._session, r) for r in self._client.artifacts(self.id)}
 
     # ---- reading what was reported ---------------------------------------------------------
     def get_last_scalar_metrics(self) -> dict[str, dict[str, dict[str, float]]]:
         """``{title: {series: {"last", "min", "max"}}}``."""
+        from arno.core.floats import decode_float
+
         out: dict[str, dict[str, dict[str, float]]] = {}
-        for m in self._session.get(f"tasks/{self.id}/metrics"):
+        for m in self._client.metrics(self.id):
             out.setdefault(m["metric"], {})[m["variant"]] = {
                 "last": decode_float(m["last"]),
                 "min": decode_float(m["min"]),
@@ -521,11 +628,11 @@ class Task:
                              ) -> dict[str, dict[str, dict[str, list[float]]]]:
         """``{title: {series: {"x": [...], "y": [...]}}}``; ``max_samples`` > 0 thins long
         series (keeping extremes). ``x_axis`` "timestamp" gives unix times as x."""
-        params: dict[str, Any] = {"timestamps": x_axis != "iter"}
-        if max_samples:
-            params["max_points"] = max_samples
+        from arno.core.floats import decode_float
+
         out: dict[str, dict[str, dict[str, list[float]]]] = {}
-        for s in self._session.get(f"tasks/{self.id}/scalars", **params):
+        for s in self._client.scalars(self.id, max_points=max_samples or None,
+                                      timestamps=x_axis != "iter"):
             xs = s["x"] if x_axis == "iter" else s["timestamps"]
             out.setdefault(s["metric"], {})[s["variant"]] = {
                 "x": xs,
@@ -534,23 +641,32 @@ class Task:
         return out
 
     def get_reported_single_values(self) -> dict[str, float]:
+        from arno.core.floats import decode_float
+
         return {v["name"]: decode_float(v["value"])
-                for v in self._session.get(f"tasks/{self.id}/single_values")}
+                for v in self._client.single_values(self.id)}
 
     def get_reported_plots(self, max_iterations: int | None = None) -> list[dict[str, Any]]:
-        plots: list[dict[str, Any]] = self._session.get(f"tasks/{self.id}/plots")
-        return plots
+        return self._client.plots(self.id)
 
     def get_debug_samples(self, title: str | None = None) -> list[dict[str, Any]]:
-        samples: list[dict[str, Any]] = self._session.get(f"tasks/{self.id}/debug_samples",
-                                                          metric=title)
-        return samples
+        return self._client.debug_samples(self.id, title)
 
     def get_reported_console_output(self, number_of_reports: int = 1) -> list[str]:
         """The last ``number_of_reports`` console lines, oldest first."""
-        lines = self._session.get(f"tasks/{self.id}/console", limit=max(1, number_of_reports),
-                                  tail=True)
-        return [line["text"] for line in lines]
+        rows = self._client.console(self.id, limit=max(1, number_of_reports))
+        return [line["text"] for line in rows]
+
+    def get_last_iteration(self) -> int:
+        return int(self.reload()._info.get("last_iteration") or 0)
+
+    def set_initial_iteration(self, offset: int = 0) -> int:
+        """The iteration this run starts counting from (``continue_last_task``)."""
+        self._initial_iteration = int(offset)
+        return self._initial_iteration
+
+    def get_initial_iteration(self) -> int:
+        return self._initial_iteration
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def flush(self, wait_for_uploads: bool = False, timeout: float | None = None) -> bool:
@@ -562,19 +678,32 @@ class Task:
         return self._reporter.flush(wait=wait_for_uploads, timeout=timeout)
 
     def _set_status(self, status: TaskStatus, message: str = "", force: bool = False) -> None:
-        self._info.update(self._session.post(
-            f"tasks/{self.id}/status",
-            {"status": status.value, "message": message[-4000:], "force": force},
-        ))
+        self._info.update(self._client.set_status(self.id, status.value, message=message,
+                                                  force=force))
+
+    def _end(self, status: TaskStatus, message: str) -> None:
+        """How the process ended (called once, by the exit watch)."""
+        if not self._attached or self._closed or self.status != TaskStatus.in_progress:
+            return
+        if self._console is not None:
+            self._console.flush_partial()
+        self.flush(wait_for_uploads=True, timeout=30)
+        self._set_status(status, message)
 
     def mark_started(self, force: bool = False) -> None:
         self._set_status(TaskStatus.in_progress, force=force)
+
+    def started(self, ignore_errors: bool = True, force: bool = False) -> None:
+        self.mark_started(force=force)
 
     def mark_completed(self, ignore_errors: bool = True, status_message: str | None = None,
                        force: bool = False) -> None:
         """Flush what was reported, then mark the task completed."""
         self.flush(wait_for_uploads=True)
         self._set_status(TaskStatus.completed, status_message or "", force)
+
+    def completed(self, ignore_errors: bool = True) -> None:
+        self.mark_completed(ignore_errors=ignore_errors)
 
     def mark_failed(self, ignore_errors: bool = True, status_reason: str | None = None,
                     status_message: str | None = None, force: bool = False) -> None:
@@ -585,57 +714,93 @@ class Task:
         self.flush(wait_for_uploads=True)
         self._set_status(TaskStatus.stopped, status_message or "", force)
 
-    def publish(self) -> None:
+    def stopped(self, ignore_errors: bool = True, force: bool = False) -> None:
+        self.mark_stopped(force=force)
+
+    def publish(self, ignore_errors: bool = True) -> None:
         self._set_status(TaskStatus.published)
 
-    def reset(self, force: bool = False) -> None:
+    def reset(self, set_started_on_success: bool = False, force: bool = False) -> None:
         self._set_status(TaskStatus.created, force=force)
+        if set_started_on_success:
+            self._set_status(TaskStatus.in_progress)
 
     def set_archived(self, archived: bool = True) -> None:
-        self._info.update(self._session.post(f"tasks/{self.id}/archive", {"archived": archived}))
+        self._info.update(self._client.archive(self.id, archived))
 
-    def delete(self, force: bool = False) -> None:
-        self._session.delete(f"tasks/{self.id}", force=force or None)
+    def get_archived(self) -> bool:
+        return bool(self.reload()._info.get("archived"))
+
+    def delete(self, delete_artifacts_and_models: bool = True, skip_models_used_by_other_tasks:
+               bool = True, raise_on_error: bool = False, callback: Any = None,
+               force: bool = False) -> bool:
+        try:
+            self._client.delete(self.id, force=force)
+        except ArnoError:
+            if raise_on_error:
+                raise
+            return False
+        return True
 
     @classmethod
-    def clone(cls, source_task: Task | str, name: str | None = None,
-              parent: str | None = None, project: str | None = None) -> Task:
+    def clone(cls, source_task: Task | str | None = None, name: str | None = None,
+              comment: str | None = None, parent: str | None = None,
+              project: str | None = None) -> Task:
         """A draft copy of the task's inputs (parameters, configuration, script)."""
-        session = _context.session()
-        tid = source_task.id if isinstance(source_task, Task) else source_task
-        info = session.post(f"tasks/{tid}/clone",
-                            {"name": name, "parent_id": parent, "project": project})
-        return cls(session, info)
+        if source_task is None:
+            raise InvalidInput("clone needs source_task (a Task or a task id)")
+        client = TaskClient(_context.session())
+        info = client.clone(cls.get_task_id(source_task), name=name, parent_id=parent,
+                            project=project)
+        task = cls(client.session, info)
+        if comment is not None:
+            task.set_comment(comment)
+        return task
+
+    @classmethod
+    def clone_many(cls, source_task: Task | str, variants: list[dict[str, Any]]) -> list[Task]:
+        """Many drafts of one task in one request per thousand (HPO trials, pipeline steps):
+        each variant may give ``name``, ``tags``, ``comment``, ``parent_id`` and
+        ``hyperparams`` (``{"Section/name": value}``) to apply to its copy."""
+        from arno.sdk._task_params import param_row
+
+        client = TaskClient(_context.session())
+        base = cls.get_task_id(source_task)
+        items = []
+        for variant in variants:
+            item = {k: v for k, v in variant.items() if k != "hyperparams"}
+            item["clone_of"] = base
+            params = variant.get("hyperparams") or {}
+            if params:
+                item["hyperparams"] = [param_row(*split_key(k), v) for k, v in params.items()]
+            items.append(item)
+        return [cls(client.session, info) for info in client.create_many(items)]
 
     # ---- remote execution ----------------------------------------------------------------
     @classmethod
     def enqueue(cls, task: Task | str, queue_name: str | None = None, queue_id: str | None = None,
-                priority: int = 0, max_retries: int | None = None) -> Task:
+                force: bool = False, priority: int = 0, max_retries: int | None = None) -> Task:
         """Put a draft task in a queue; an agent serving the queue will run it."""
-        session = _context.session()
-        tid = task.id if isinstance(task, Task) else task
-        body: dict[str, Any] = {"queue": queue_name or queue_id or "default",
-                                "priority": priority}
-        if max_retries is not None:
-            body["max_retries"] = max_retries
-        return cls(session, session.post(f"tasks/{tid}/enqueue", body))
+        client = TaskClient(_context.session())
+        info = client.enqueue(cls.get_task_id(task), queue_name or queue_id or "default",
+                              priority=priority, max_retries=max_retries)
+        return cls(client.session, info)
 
     @classmethod
     def dequeue(cls, task: Task | str) -> Task:
         """Take a queued task out of its queue (back to draft)."""
-        session = _context.session()
-        tid = task.id if isinstance(task, Task) else task
-        return cls(session, session.post(f"tasks/{tid}/dequeue", {}))
+        client = TaskClient(_context.session())
+        return cls(client.session, client.dequeue(cls.get_task_id(task)))
 
     def abort(self, message: str = "aborted") -> str:
         """Stop the task: at once if queued, through its agent if running."""
-        state: str = self._session.post(f"tasks/{self.id}/abort", {"message": message})["state"]
+        state = self._client.abort(self.id, message)
         self.reload()
         return state
 
     @staticmethod
     def running_remotely() -> bool:
-        return bool(os.environ.get("ARNO_TASK_ID"))
+        return _context.config().under_agent
 
     def execute_remotely(self, queue_name: str | None = None, clone: bool = False,
                          exit_process: bool = True) -> Task | None:
@@ -650,15 +815,19 @@ class Task:
         if self._session.offline:
             raise InvalidInput("execute_remotely needs a server; this task is offline")
         self.flush(wait_for_uploads=True)
+        if self._capture is not None:
+            self._capture.wait(CAPTURE_WAIT)  # the agent needs the requirements and git state
         if clone:
             copy = Task.clone(self, name=self.name)
             return Task.enqueue(copy, queue_name)
         self._set_status(TaskStatus.stopped, "sent to a queue", force=True)
         self._set_status(TaskStatus.created, force=True)
-        self._session.post(f"tasks/{self.id}/events/reset", {})
+        self._client.reset_events(self.id)
         queued = Task.enqueue(self, queue_name)
         self._info = queued._info
         if exit_process:
+            import os
+
             self._attached = False
             self.close()
             print(f"arno: task {self.id} queued in {queue_name or 'default'}; exiting",
@@ -681,15 +850,22 @@ class Task:
         requirements_file: str | Path | None = None,
         docker: str | None = None,
         docker_args: str | None = None,
+        docker_bash_setup_script: str | None = None,
         argparse_args: list[tuple[str, Any]] | None = None,
+        base_task_id: str | None = None,
         add_task_init_call: bool = True,
-        **_: Any,
+        force_single_script_file: bool = False,
+        binary: str | None = None,
+        module: str | None = None,
+        detect_repository: bool = True,
     ) -> Task:
         """A draft task that runs ``script`` (from ``repo`` at ``branch``/``commit``, or the
         local file's text when there is no repository); nothing runs until it is enqueued."""
+        from arno.sdk._task_params import param_row
+
         if not project_name or not task_name:
             raise InvalidInput("Task.create needs project_name and task_name")
-        session = _context.session()
+        client = TaskClient(_context.session())
         info: dict[str, Any] = {"repository": repo, "branch": branch, "commit": commit,
                                 "working_dir": working_directory or "."}
         if script:
@@ -711,18 +887,16 @@ class Task:
         runtime: dict[str, Any] = {}
         if docker:
             runtime["container"] = {"image": docker, "arguments": docker_args or ""}
+            if docker_bash_setup_script:
+                runtime["container"]["setup_script"] = docker_bash_setup_script
         body = {
             "project": project_name, "name": task_name, "type": TaskType(task_type).value,
             "status": TaskStatus.created.value,
             "script": {k: v for k, v in info.items() if v is not None},
             "runtime": runtime,
-            "hyperparams": [
-                {"section": "Args", "name": k.lstrip("-"), "value": _params.to_text(v),
-                 "type": _params.type_name(v)}
-                for k, v in (argparse_args or [])
-            ],
+            "hyperparams": [param_row("Args", k.lstrip("-"), v) for k, v in argparse_args or []],
         }
-        return cls(session, session.post("tasks", body))
+        return cls(client.session, client.create(body))
 
     def close(self) -> None:
         """Flush everything and stop capturing. A running task is marked completed."""
@@ -734,6 +908,10 @@ class Task:
         if self._console is not None:
             self._console.stop()
         install_argparse_hook()  # back to the hook that works without a task
+        if self._capture is not None:
+            self._capture.wait(CAPTURE_WAIT)
+        if self._registry is not None:
+            self._registry.close()
         if self._reporter is not None:
             self._reporter.close()
         if self._orphans is not None:
@@ -743,12 +921,14 @@ class Task:
                 self._set_status(TaskStatus.completed)
             except ArnoError:
                 pass
-        if self._orig_excepthook is not None and sys.excepthook == self._excepthook:
-            sys.excepthook = self._orig_excepthook
-        if self._orig_exit is not None and sys.exit == self._exit:
-            sys.exit = self._orig_exit
+        if self._exit_watch is not None:
+            self._exit_watch.remove()
         if Task._current is self:
             Task._current = None
+            from arno.sdk._logger import Logger
+
+            if Logger._current is self._logger:
+                Logger._current = None
         if self._session.offline:
             path = self._session.package()
             print(f"arno: offline task recorded in {path}; upload it with "
@@ -757,49 +937,8 @@ class Task:
     def _under_agent(self) -> bool:
         """An agent runs us: it sends our last console lines, then ends the task by our exit
         code, so the task is not marked completed from here."""
-        return (os.environ.get("ARNO_AGENT_CONSOLE") == "1"
-                and os.environ.get("ARNO_TASK_ID") == self.id)
-
-    def _exit(self, code: str | int | None = None) -> NoReturn:
-        self._exit_code = code
-        self._orig_exit(code)
-        raise SystemExit(code)  # not reached: the original raises it
-
-    def _at_exit(self) -> None:
-        try:
-            code = self._exit_code
-            if (code not in (None, 0) and self._attached and not self._closed
-                    and self.status == TaskStatus.in_progress):
-                try:
-                    self.flush(wait_for_uploads=True, timeout=30)
-                    self._set_status(TaskStatus.failed, f"exit code {code}" if isinstance(
-                        code, int) else f"exit code 1: {code}")
-                except ArnoError:
-                    pass
-            self.close()
-        except Exception:  # noqa: BLE001 - never turn a clean exit into a crash
-            traceback.print_exc(file=sys.__stderr__)
-
-    def _excepthook(self, exc_type: type[BaseException], exc: BaseException,
-                    tb: TracebackType | None) -> None:
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        if self._orig_excepthook is not None:
-            self._orig_excepthook(exc_type, exc, tb)  # prints it: captured by the console tee
-        if self._attached and not self._closed and not issubclass(exc_type, KeyboardInterrupt):
-            try:
-                if self._console is not None:
-                    self._console.flush_partial()
-                self.flush(wait_for_uploads=True, timeout=30)
-                self._set_status(TaskStatus.failed, text)
-            except ArnoError:
-                pass
-        elif issubclass(exc_type, KeyboardInterrupt) and not self._closed:
-            try:
-                self.flush(wait_for_uploads=True, timeout=30)
-                self._set_status(TaskStatus.stopped, "interrupted")
-            except ArnoError:
-                pass
-        self.close()
+        cfg = _context.config()
+        return cfg.agent_console and cfg.task_id == self.id
 
     def __enter__(self) -> Task:
         return self
@@ -808,24 +947,30 @@ class Task:
         self.close()
 
 
-def _attach_source(script: dict[str, Any]) -> None:
-    """Without a repository an agent can only rerun the script from its recorded text."""
-    entry = script.get("entry_point")
-    if script.get("repository") or not entry or entry.startswith("<"):
-        return
-    path = Path(script.get("working_dir") or ".") / entry
-    if not path.is_absolute():
-        path = Path.cwd() / entry
+def _lookup(client: TaskClient, task_id: str | None) -> dict[str, Any] | None:
+    """The task, or None when it is gone or not ours to take."""
+    if not task_id:
+        return None
     try:
-        if path.is_file() and path.stat().st_size <= 1 << 20:
-            script["source"] = path.read_text(errors="replace")
-    except OSError:
-        pass
+        return client.get(task_id)
+    except ArnoError as exc:
+        if exc.status in (403, 404):
+            return None
+        raise
 
 
-def _plain_args(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v if isinstance(v, str | int | float | bool | list | type(None)) else str(v))
-            for k, v in args.items()}
+def _take_back(client: TaskClient, info: dict[str, Any], task_type: TaskType, tags: list[str],
+               script: dict[str, Any]) -> dict[str, Any]:
+    """Make an earlier, empty task this run's: its console and parameters go, its record is
+    this run's."""
+    task_id = info["id"]
+    client.reset_events(task_id)
+    old = [f"{p['section']}/{p['name']}" for p in info.get("hyperparams") or []]
+    if old:
+        client.delete_params(task_id, old)
+    client.patch(task_id, {"type": task_type.value, "tags": tags, "script": script,
+                           "comment": ""})
+    return {**info, **client.set_status(task_id, TaskStatus.in_progress.value, force=True)}
 
 
 _early_parse_seen = False
@@ -836,19 +981,21 @@ def _early_argparse(args: dict[str, Any]) -> dict[str, Any] | None:
     the next ``Task.init``, and under an agent overridden at once by the server's "Args"."""
     global _early_parse_seen
     _early_parse_seen = True
-    task_id = os.environ.get("ARNO_TASK_ID")
+    task_id = _context.config().task_id
     if not task_id:
         return None
+    from arno.sdk._params import to_text
+
     try:
-        params = _context.session().get(f"tasks/{task_id}/params")
+        params = TaskClient(_context.session()).params(task_id)
     except ArnoError:
         return None
-    plain = _plain_args(args)
+    plain = Task._plain_args(args)
     return {
         p["name"]: p["value"]
         for p in params
         if p["section"] == "Args" and p["name"] in args
-        and p["value"] != _params.to_text(plain[p["name"]])
+        and p["value"] != to_text(plain[p["name"]])
     } or None
 
 
