@@ -172,7 +172,7 @@ def test_storage_manager_upload_and_local_copy(sdk, tmp_path):
     source = tmp_path / "weights.bin"
     source.write_bytes(os.urandom(300_000))
     url = StorageManager.upload_file(str(source))
-    assert url == f"arno://blobs/{blake3(source.read_bytes()).hexdigest()}"
+    assert url == f"arno://blobs/{blake3(source.read_bytes()).hexdigest()}/weights.bin"
     assert StorageManager.upload_file(str(source)) == url  # same content, same address
 
     local = StorageManager.get_local_copy(url)
