@@ -7,12 +7,21 @@ the server cannot be reached, batches go to an on-disk spool under ``$ARNO_HOME/
 sent, in order, once it answers again; the batch id lets the server store a retried batch once.
 Batches still spooled when the process ends are sent by the next Arno process on the machine
 (see :mod:`arno.client._spool`).
+
+Bytes (debug samples, artifacts) take the same road without waiting either: :meth:`Reporter.blob`
+hashes them and writes them into the spool folder at once (no fsync), and the record that
+refers to them (a debug sample in the next batch, an artifact record written by
+:meth:`Reporter.request`) comes after them in the folder's order. The thread uploads each
+blob before anything that follows it, so the server never holds a record whose bytes are
+missing while the bytes could still come.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import threading
 import time
 import uuid
@@ -20,8 +29,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pydantic_core
+from blake3 import blake3
 
-from arno.client._spool import Spool, permanent, set_pending
+from arno.client._spool import (
+    BLOB,
+    REQUEST,
+    Spool,
+    blob_hash,
+    permanent,
+    send_entry,
+    set_pending,
+)
 from arno.core.errors import ArnoError, ServerUnavailable
 
 log = logging.getLogger("arno.reporter")
@@ -29,6 +47,20 @@ log = logging.getLogger("arno.reporter")
 
 class _Session(Protocol):
     def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+    def upload_file(self, path: Path) -> tuple[str, int]: ...
+
+
+class _Staged:
+    """A blob or artifact record the training loop could not write into the spool at once
+    (another process was delivering the folder): the reporter's thread writes it."""
+
+    __slots__ = ("suffix", "data", "source", "move", "hash")
+
+    def __init__(self, suffix: str, data: bytes | None, source: Path | None, move: bool,
+                 hash_: str | None) -> None:
+        self.suffix, self.data, self.source, self.move, self.hash = (
+            suffix, data, source, move, hash_)
 
 
 def _encode(batch: dict[str, Any]) -> bytes:
@@ -66,6 +98,8 @@ class Reporter:
         self._other: dict[str, list[dict[str, Any]]] = {
             "single_values": [], "plots": [], "debug_samples": [], "console": [],
         }
+        self._staged: list[_Staged] = []
+        self._known_blobs: set[str] = set()  # stored on the server by this reporter
         self._last_iteration: int | None = None
         self._wake = threading.Event()
         self._idle = threading.Condition()
@@ -74,6 +108,7 @@ class Reporter:
         self._thread: threading.Thread | None = None
         self.sent_batches = 0
         self.dropped_batches = 0
+        self.uploaded = 0  # blobs and artifact records sent
         self.last_error: str | None = None
         self._pending_noted = False  # the task says batches wait here
 
@@ -127,6 +162,65 @@ class Reporter:
     def set_last_iteration(self, iteration: int) -> None:
         self._last_iteration = iteration
 
+    # ---- bytes and records that refer to them ----------------------------------------------
+    def blob(self, data: bytes | None = None, *, path: Path | None = None, move: bool = False
+             ) -> tuple[str, int]:
+        """Queue ``data`` (or the file at ``path``; moved into the spool when ``move``) for
+        upload and return its (hash, size) at once. Report the record that refers to it after
+        this returns: the thread uploads the blob first."""
+        if data is not None:
+            hash_, size = blake3(data).hexdigest(), len(data)
+        elif path is not None:
+            h = blake3()
+            size = 0
+            with path.open("rb") as fh:
+                while chunk := fh.read(4 << 20):
+                    h.update(chunk)
+                    size += len(chunk)
+            hash_ = h.hexdigest()
+        else:
+            raise ValueError("blob() needs data or a path")
+        if hash_ in self._known_blobs:  # stored already (the same image again)
+            if path is not None and move:
+                path.unlink(missing_ok=True)
+            return hash_, size
+        self._put(_Staged(BLOB, data, path, move, hash_))
+        return hash_, size
+
+    def request(self, method: str, path: str, body: dict[str, Any]) -> None:
+        """Queue a request (an artifact record) to send after everything queued before it."""
+        data = json.dumps({"method": method, "path": path, "body": body},
+                          separators=(",", ":"), default=str).encode()
+        self._put(_Staged(REQUEST, data, None, False, None))
+
+    def _put(self, item: _Staged) -> None:
+        with self._lock:
+            if not self._staged:  # nothing waits to be written before it: write it now
+                written = self.spool.add_nowait(item.suffix, data=item.data,
+                                                source=item.source, move=item.move,
+                                                hash_=item.hash)
+                if written is not None:
+                    return
+            if item.source is not None:  # keep the bytes as they are now, out of the
+                item.source = self._stage_file(item.source, item.move)  # caller's way
+                item.move = True
+            self._staged.append(item)  # the thread writes it, in order, when it can
+
+    def _stage_file(self, source: Path, move: bool) -> Path:
+        staging = self.spool.dir.parent / f".staged-{self.task_id}"  # no deliverer looks here
+        staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+        dest = staging / uuid.uuid4().hex
+        if move:
+            try:
+                os.replace(source, dest)
+                return dest
+            except OSError:
+                pass
+        shutil.copyfile(source, dest)
+        if move:
+            source.unlink(missing_ok=True)
+        return dest
+
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         if self._thread is None:
@@ -169,7 +263,7 @@ class Reporter:
 
     def _has_pending(self) -> bool:
         with self._lock:
-            return bool(self._series) or any(self._other.values())
+            return bool(self._series) or any(self._other.values()) or bool(self._staged)
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -194,6 +288,16 @@ class Reporter:
             self._points = 0
             other = self._other
             self._other = {k: [] for k in other}
+            staged, self._staged = self._staged, []
+        # what the loop could not write itself goes into the folder before the batch that
+        # may refer to it is formed (waiting, here, for a deliverer to let go of the folder)
+        for item in staged:
+            self.spool.claim()
+            if self.spool.add_nowait(item.suffix, data=item.data, source=item.source,
+                                     move=item.move, hash_=item.hash) is None:
+                with self._lock:  # lost the folder again meanwhile: next round
+                    self._staged[:0] = staged[staged.index(item):]
+                break
         return series, other
 
     def _chunks(self, series: dict[tuple[str, str], tuple[list[int], list[float], list[float]]]
@@ -228,14 +332,33 @@ class Reporter:
                 bodies.append(_encode(batch))
         return bodies
 
-    def _send(self, body: bytes) -> bool:
-        """True when stored (or refused for good); False when the server is away."""
+    def _send(self, body: bytes | None, entry: Path | None = None) -> bool:
+        """Send a batch (or a spool entry). True when stored (or refused for good); False when
+        the server is away."""
         try:
+            if entry is not None:
+                send_entry(self.session, self.task_id, entry)
+                if entry.suffix == BLOB:
+                    hash_ = blob_hash(entry)
+                    if hash_ is not None:
+                        self._known_blobs.add(hash_)
+                if entry.suffix in (BLOB, REQUEST):
+                    self.uploaded += 1
+                else:
+                    self.sent_batches += 1
+                return True
             self.session.request(
                 "POST", f"tasks/{self.task_id}/events", content=body,
                 headers={"content-type": "application/json"}, retry=True,
             )
             self.sent_batches += 1
+            return True
+        except FileNotFoundError:
+            return True  # sent meanwhile by someone else
+        except ValueError as exc:  # an entry no server would take (it names its problem)
+            self.dropped_batches += 1
+            self.last_error = str(exc)
+            log.warning("arno: a spooled entry was dropped: %s", exc)
             return True
         except ServerUnavailable as exc:
             self.last_error = str(exc)
@@ -253,20 +376,27 @@ class Reporter:
             return True
 
     def _drain(self) -> None:
+        # take first, list after: every blob a taken record refers to is in the listing
+        bodies = self._batches()
         if not self.spool.lock.held and self.spool.dir.is_dir():
             self.spool.claim()  # left by an earlier process of this task: ours to send now
         files = self.spool.files() if self.spool.lock.held else []
         sent = 0
+        blocked = False
         for path in files:
-            if not self._send(path.read_bytes()):
+            if not self._send(None, path):
+                blocked = True
                 break
             path.unlink(missing_ok=True)
             sent += 1
             if sent == 1 and len(files) > 1 and not self._pending_noted:
                 # back after an outage with a backlog: the task's page says it is coming
                 self._pending_noted = set_pending(self.session, self.task_id, len(files) - 1)
-        for body in self._batches():
-            if len(self.spool) or not self._send(body):
+        for body in bodies:
+            # entries written after the listing never precede these batches: only a stop in
+            # the listing makes the batch wait its turn in the folder
+            if blocked or not self._send(body):
+                blocked = True
                 self.spool.add(body)
         if self.spool.lock.held and not len(self.spool):
             self.spool.release()

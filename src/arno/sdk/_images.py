@@ -1,7 +1,8 @@
 """Bytes and a MIME type for debug images and media samples.
 
 ``encode_image`` turns a Pillow image, a numpy array or an image file into bytes the server can
-store and a browser can show; ``encode_media`` does the same for audio, video and HTML.
+store and a browser can show; ``encode_media`` does the same for audio, video, HTML and other
+files (text, CSV, JSON, PDF...), and ``media_kind`` says which kind of debug sample a file is.
 numpy and Pillow are optional: an image file can be sent with neither installed.
 """
 
@@ -14,10 +15,17 @@ from typing import Any, Final, Literal
 
 from arno.core.errors import InvalidInput
 
-__all__ = ["MEDIA_KINDS", "encode_image", "encode_media", "sniff_content_type"]
+__all__ = [
+    "MEDIA_KINDS",
+    "content_type_for",
+    "encode_image",
+    "encode_media",
+    "media_kind",
+    "sniff_content_type",
+]
 
-MediaKind = Literal["audio", "video", "html", "image"]
-MEDIA_KINDS: Final = ("audio", "video", "html", "image")
+MediaKind = Literal["audio", "video", "html", "image", "file"]
+MEDIA_KINDS: Final = ("audio", "video", "html", "image", "file")
 _HTML: Final = "text/html; charset=utf-8"
 _PNG: Final = "image/png"
 _PNG_MODES: Final = frozenset({"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"})
@@ -53,6 +61,17 @@ _BY_EXTENSION: Final[dict[str, str]] = {
     ".mkv": "video/x-matroska",
     ".html": _HTML,
     ".htm": _HTML,
+    ".txt": "text/plain; charset=utf-8",
+    ".log": "text/plain; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8",
+    ".tsv": "text/tab-separated-values; charset=utf-8",
+    ".json": "application/json",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".xml": "application/xml",
+    ".pdf": "application/pdf",
+    ".zip": "application/zip",
 }
 
 
@@ -215,7 +234,7 @@ def encode_media(
     """
     if kind not in MEDIA_KINDS:
         raise InvalidInput(f"media kind must be one of {MEDIA_KINDS}, not {kind!r}")
-    suffix = _normal_suffix(file_extension)
+    suffix = normal_suffix(file_extension)
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
         data = bytes(path_or_bytes)
     elif isinstance(path_or_bytes, str | PurePath):
@@ -241,11 +260,30 @@ def encode_media(
     if kind == "html":
         return data, _HTML
     ctype = _BY_EXTENSION.get(suffix) if suffix else None
+    if kind == "file":  # any file: its extension's type, else what its bytes say
+        return data, ctype or sniff_content_type(data) or "application/octet-stream"
     if ctype is None or ctype == _HTML:
         ctype = sniff_content_type(data, kind=kind)
     if ctype == _HTML:  # never label audio/video bytes as a page a browser would render
         ctype = None
     return data, ctype or "application/octet-stream"
+
+
+def content_type_for(name: str) -> str | None:
+    """The MIME type of a file name's (or URL path's) extension, None if unknown."""
+    return _BY_EXTENSION.get(PurePath(name).suffix.lower())
+
+
+def media_kind(content_type: str | None, suffix: str = "") -> MediaKind:
+    """The debug-sample kind of a file: image, audio, video, html, else file (shown as a
+    download link)."""
+    ctype = (content_type or _BY_EXTENSION.get(normal_suffix(suffix)) or "").lower()
+    if ctype.startswith("text/html"):
+        return "html"
+    for kind in ("image", "audio", "video"):
+        if ctype.startswith(kind + "/"):
+            return kind  # type: ignore[return-value]
+    return "file"
 
 
 def sniff_content_type(data: bytes, *, kind: str | None = None) -> str | None:
@@ -295,7 +333,8 @@ def sniff_content_type(data: bytes, *, kind: str | None = None) -> str | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _normal_suffix(extension: str | None) -> str:
+def normal_suffix(extension: str | None) -> str:
+    """``".txt"`` from ``"txt"``, ``".TXT"`` or ``".txt"``; ``""`` for nothing."""
     if not extension:
         return ""
     extension = extension.strip().lower()

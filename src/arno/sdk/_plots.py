@@ -26,11 +26,15 @@ __all__ = [
     "confusion_matrix_plot",
     "histogram_plot",
     "line_plot",
+    "image_plot",
     "normalize_plotly",
     "scatter2d_plot",
+    "scatter3d_plot",
     "surface_plot",
     "table_plot",
+    "table_url_plot",
     "to_json_safe",
+    "with_comment",
 ]
 
 MAX_TABLE_ROWS: Final = 1000
@@ -235,6 +239,91 @@ def surface_plot(
     if scene:
         layout["scene"] = scene
     return _figure([trace], layout)
+
+
+def scatter3d_plot(
+    title: str,
+    series: str,
+    scatter: Any,
+    xaxis: str | None = None,
+    yaxis: str | None = None,
+    zaxis: str | None = None,
+    labels: Sequence[str] | None = None,
+    mode: str = "markers",
+    fill: bool = False,
+) -> Figure:
+    """A 3-D scatter: ``scatter`` is an N x 3 array of (x, y, z) points, or a list of such
+    arrays (one trace each, named ``"<series> - <i>"``). ``labels`` are hover texts of a
+    single trace; ``fill`` shades the area between the line and the (x, y) plane."""
+    if mode not in _SCATTER_MODES:
+        raise InvalidInput(f"scatter mode must be one of {_SCATTER_MODES}, not {mode!r}")
+    rows = to_json_safe(scatter)
+    if not isinstance(rows, list):
+        raise InvalidInput(f"scatter must be a list or an array, got {type(scatter).__name__}")
+    several = bool(rows) and all(
+        isinstance(r, list) and r and all(isinstance(p, list) for p in r) for r in rows
+    )
+    groups = rows if several else [rows]
+    traces = []
+    for i, points in enumerate(groups):
+        if any(not isinstance(p, list) or len(p) != 3 for p in points):
+            raise InvalidInput(f"points of {series!r} must be an N x 3 array of (x, y, z)")
+        trace: dict[str, Any] = {
+            "type": "scatter3d",
+            "name": f"{series} - {i}" if several else series,
+            "mode": mode,
+            "x": [p[0] for p in points],
+            "y": [p[1] for p in points],
+            "z": [p[2] for p in points],
+        }
+        if labels is not None and not several:
+            if len(labels) != len(points):
+                raise InvalidInput(f"{len(labels)} labels given for {len(points)} points")
+            trace["text"] = [str(v) for v in labels]
+        if fill:
+            trace["surfaceaxis"] = 2
+        traces.append(trace)
+    layout = _layout(title)
+    scene = {key: {"title": {"text": text}}
+             for key, text in (("xaxis", xaxis), ("yaxis", yaxis), ("zaxis", zaxis)) if text}
+    if scene:
+        layout["scene"] = scene
+    return _figure(traces, layout)
+
+
+def table_url_plot(url: str, title: str, series: str) -> Figure:
+    """A table that lives at ``url`` (a CSV somewhere else), recorded without fetching it:
+    one cell holding the address; ``layout.meta.source_url`` keeps it for programs."""
+    trace = {"type": "table", "name": series, "header": {"values": ["source"]},
+             "cells": {"values": [[url]]}}
+    layout = _layout(title)
+    layout["meta"] = {"source_url": url}
+    return _figure([trace], layout)
+
+
+def image_plot(title: str, series: str, src: str, width: int, height: int) -> Figure:
+    """A static picture (e.g. a matplotlib figure as PNG) shown in the Plots view: an empty
+    plot whose background is the image at ``src``, sized to its pixels."""
+    axis = {"visible": False, "range": [0, 1], "fixedrange": True}
+    layout = _layout(title)
+    layout.update({
+        "xaxis": dict(axis), "yaxis": dict(axis, scaleanchor="x",
+                                           scaleratio=height / width if width else 1),
+        "images": [{"source": src, "xref": "x", "yref": "y", "x": 0, "y": 1,
+                    "sizex": 1, "sizey": 1, "sizing": "stretch", "layer": "below"}],
+        "width": width, "height": height + 60, "meta": {"image": src, "series": series},
+    })
+    return _figure([], layout)
+
+
+def with_comment(figure: Figure, comment: str | None) -> Figure:
+    """Show ``comment`` under the plot's title, as a subtitle."""
+    if comment:
+        title = figure.setdefault("layout", {}).setdefault("title", {})
+        text = title.get("text", "") if isinstance(title, dict) else str(title)
+        figure["layout"]["title"] = {**(title if isinstance(title, dict) else {}),
+                                     "text": f"{text}<br><sub>{comment}</sub>"}
+    return figure
 
 
 def normalize_plotly(figure: Any) -> Figure:
