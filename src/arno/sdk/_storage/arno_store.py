@@ -174,6 +174,9 @@ class ArnoBackend:
         return blob_url(hash_, upload_name(url, local))
 
     def walk(self, url: str) -> list[Listed]:
+        if not urlparse(url).path.strip("/"):
+            raise InvalidInput(f"cannot list {url}: the Arno file store is listed one folder at "
+                               "a time (arno://trees/<hash>, as upload_folder returns)")
         parsed = ArnoUrl(url)
         if parsed.kind == "blobs":
             st = self.stat(url)

@@ -310,7 +310,7 @@ def s3_options(config_file: dict[str, Any], bucket: str) -> dict[str, Any]:
     table = dict(config_file.get("storage", {}).get("s3", {}))
     per_bucket = table.pop("buckets", {}).get(bucket, {})
     table.update(per_bucket)
-    opts: dict[str, Any] = {"skip_instance_cache": True, "use_listings_cache": False}
+    opts: dict[str, Any] = {"use_listings_cache": False}
     for name in ("key", "secret", "token", "anon"):
         if table.get(name) not in (None, ""):
             opts[name] = table[name]
