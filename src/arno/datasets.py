@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # names for type checkers and editors; loaded lazily below
     from arno.sdk import Dataset
-    from arno.sdk._dataset import FileEntry
+    from arno.sdk._dataset_extras import FileEntry
 
 __all__ = ["Dataset", "FileEntry"]
 
@@ -19,9 +19,9 @@ def __getattr__(name: str) -> Any:
 
         return sdk.Dataset
     if name == "FileEntry":
-        from arno.sdk import _dataset
+        from arno.sdk._dataset_extras import FileEntry
 
-        return _dataset.FileEntry
+        return FileEntry
     raise AttributeError(f"module 'arno.datasets' has no attribute {name!r}")
 
 

@@ -52,7 +52,7 @@ class Parameter(RandomSeed):
     _type_key = "type"
 
     def __init__(self, name: str | None) -> None:
-        self.name = name
+        self.name: Any = name  # None for a ParameterSet, whose members carry the names
 
     def get_value(self) -> Mapping[str, Any]:
         raise NotImplementedError

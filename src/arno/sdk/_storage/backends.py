@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -79,7 +80,7 @@ def retrying(attempts: int, action: Callable[[], T]) -> T:
 
 def _copy_atomic(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f".{dest.name}.part")
+    part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         shutil.copyfile(src, part)
         os.replace(part, dest)

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -327,7 +328,7 @@ def _download_to(backend: Backend, url: str, target: Path, overwrite: bool,
     if target.exists() and not overwrite:
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.part")
+    part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         backend.fetch(url, part)
         if not skip_zero_size_check and part.stat().st_size == 0:
