@@ -233,6 +233,7 @@ def test_cache_file_limit_evicts_the_least_recently_used(site, home):
 def test_local_folders_round_trip_with_wildcards(home, tmp_path):
     files = make_folder(tmp_path / "src")
     assert SM.get_local_copy(str(tmp_path / "src/b.txt")) == str(tmp_path / "src/b.txt")
+    assert SM.get_local_copy((tmp_path / "src").as_uri()) == str(tmp_path / "src")
     assert SM.upload_folder(str(tmp_path / "src"), str(tmp_path / "dst")) == str(tmp_path / "dst")
     assert tree(tmp_path / "dst") == files
     assert SM.list(str(tmp_path / "dst")) == sorted(files)

@@ -116,9 +116,11 @@ class StorageManager:
         backend = backend_for(remote_url)
         file_name = _file_name(name) if name else backend.file_name(remote_url)
         if _is_local(remote_url):
+            local = str(_local_of(remote_url))
+            if Path(local).is_dir():
+                return local  # a local folder is usable as it is
             if backend.stat(remote_url) is None:
                 raise NotFound(f"no file at {remote_url}")
-            local = str(_local_of(remote_url))
             if extract_archive and archive.archive_suffix(file_name):
                 cache = UrlCache(_root(), context)
                 entry = cache.entry(backend.identity(remote_url), file_name)
