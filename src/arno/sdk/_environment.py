@@ -10,8 +10,6 @@ The argparse hook lives in ``_argparse`` (re-exported here).
 from __future__ import annotations
 
 import os
-import platform
-import subprocess
 import sys
 import threading
 import warnings
@@ -54,6 +52,8 @@ SOURCE_LIMIT = 1024 * 1024  # bytes of a script kept as its text (when there is 
 
 def _run_git(args: list[str], cwd: str, *, limit: int | None = None) -> bytes | None:
     """Run ``git args`` in ``cwd``; stdout (at most ``limit + 1`` bytes) or None on failure."""
+    import subprocess  # on the capture's thread: not a cost of ``import arno``
+
     env = dict(os.environ)
     env.update(GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
     try:
@@ -243,7 +243,7 @@ class ScriptCapture:
         probe = os.path.dirname(script) if self._is_file and script else cwd
         self._probe = probe if os.path.isdir(probe) else cwd
         quick: dict[str, Any] = {
-            "python_version": platform.python_version(),
+            "python_version": sys.version.split()[0],  # platform.python_version()
             "python_executable": sys.executable,
             "argv": [str(a) for a in sys.argv],
         }
@@ -265,6 +265,8 @@ class ScriptCapture:
         info.update(repository=None, branch=None, commit=None, diff="", platform=None,
                     requirements="", requirements_freeze="")
         try:
+            import platform
+
             info["platform"] = platform.platform()
         except Exception:  # noqa: BLE001
             pass
