@@ -6,6 +6,7 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import overload
 
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -26,6 +27,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: datetime | None) -> datetime | None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every time Arno stores is UTC."""
     if value is None:

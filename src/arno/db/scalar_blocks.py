@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -48,8 +48,9 @@ def _agg_cols(its: Sequence[int], values: Sequence[float | None], stamps: Sequen
         lo_i = min(finite)[1] if finite else -1
         hi_i = max(finite, key=lambda t: (t[0], -t[1]))[1] if finite else -1
     else:
-        lo_i = values.index(min(values))
-        hi_i = values.index(max(values))
+        numbers = cast("Sequence[float]", values)
+        lo_i = numbers.index(min(numbers))
+        hi_i = numbers.index(max(numbers))
     return [
         n,
         (its[0], values[0], stamps[0]),
@@ -164,7 +165,7 @@ def _raw(s: Session, series_id: int) -> list[Point]:
         "SELECT iteration, value, timestamp FROM scalars WHERE series_id = "
         f"{int(series_id)} ORDER BY iteration"
     )
-    return [tuple(r) for r in cur.fetchall()]  # type: ignore[misc]
+    return [tuple(r) for r in cur.fetchall()]
 
 
 def _emit(aggs: Iterable[Agg]) -> list[Point]:

@@ -9,9 +9,9 @@ read and write rows, on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,7 +116,7 @@ def upsert_single_values(s: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     keys = ["task_id", "name"]
-    table = SingleValueRow.__table__
+    table = cast(Table, SingleValueRow.__table__)
     dialect = s.get_bind().dialect.name
     if dialect == "postgresql":
         stmt = postgresql.insert(table)

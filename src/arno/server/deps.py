@@ -41,10 +41,10 @@ def _credentials(request: Request) -> tuple[str, str] | None:
         if sep and login and secret:
             return login, secret
         raise Unauthorized("credentials required: HTTP Basic with an API key and secret")
-    key = request.headers.get("x-arno-key")
-    secret = request.headers.get("x-arno-secret")
-    if key and secret:
-        return key, secret
+    header_key = request.headers.get("x-arno-key")
+    header_secret = request.headers.get("x-arno-secret")
+    if header_key and header_secret:
+        return header_key, header_secret
     return None
 
 

@@ -27,7 +27,7 @@ def _out(row: ArtifactRow) -> ArtifactOut:
         uri=row.uri,
         preview=row.preview,
         metadata=row.meta or {},
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
     )
 
 

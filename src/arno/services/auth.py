@@ -267,7 +267,7 @@ def _user_out(row: UserRow) -> UserOut:
         username=row.username,
         role=row.role,  # type: ignore[arg-type]
         disabled=row.disabled,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
     )
 
 
@@ -278,7 +278,7 @@ def _key_out(row: ApiKeyRow, username: str) -> KeyOut:
         user_id=row.user_id,
         username=username,
         label=row.label,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
         last_used_at=as_utc(row.last_used_at),
         revoked_at=as_utc(row.revoked_at),
     )

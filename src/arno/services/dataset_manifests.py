@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import zstandard
 from pydantic import TypeAdapter
@@ -182,7 +182,7 @@ def _select(s: Session, columns: str, hashes: list[str]) -> list[tuple[Any, ...]
                 "WHERE hash IN (SELECT value FROM json_each(?))",
                 (json.dumps(hashes),),
             )
-        return cur.fetchall()
+        return cast("list[tuple[Any, ...]]", cur.fetchall())
     finally:
         cur.close()
 
@@ -216,7 +216,7 @@ def piece_homes(s: Session, hashes: list[str]) -> list[tuple[str | None, int | N
                 "LEFT JOIN dataset_pieces AS p ON p.hash = j.value ORDER BY j.key",
                 (json.dumps(hashes),),
             )
-        rows: list[tuple[str | None, int | None]] = cur.fetchall()
+        rows = cast("list[tuple[str | None, int | None]]", cur.fetchall())
     finally:
         cur.close()
     return rows

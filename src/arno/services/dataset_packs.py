@@ -14,8 +14,9 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Table, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,7 +59,7 @@ def _upsert_pack(s: Session, h: str, size: int, count: int) -> None:
     """Record the pack, or make a recorded one young again (it was just sent: a client is
     about to name it)."""
     values = {"hash": h, "size": size, "piece_count": count, "created_at": utcnow()}
-    table = DatasetPackRow.__table__
+    table = cast(Table, DatasetPackRow.__table__)
     if s.get_bind().dialect.name == "postgresql":
         pg = postgresql.insert(table).values(values)
         s.execute(pg.on_conflict_do_update(index_elements=["hash"],

@@ -92,7 +92,7 @@ def version_outs(s: Session, rows: Sequence[DatasetVersionRow]) -> list[DatasetV
             owner_id=task.owner_id,
             owner=owners.get(task.owner_id) if task.owner_id else None,
             manifest_hash=r.manifest_hash,
-            created_at=as_utc(r.created_at),  # type: ignore[arg-type]
+            created_at=as_utc(r.created_at),
             finalized_at=as_utc(r.finalized_at),
             stats=DatasetStats(
                 file_count=r.file_count, total_size=r.total_size,

@@ -8,6 +8,8 @@ version never changes.
 
 from __future__ import annotations
 
+import builtins
+
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError as DuplicateRow
 from sqlalchemy.orm import Session
@@ -181,7 +183,7 @@ class DatasetService:
         if status == "removed":
             for path in sorted(base.keys() - own.keys()):
                 if path.startswith(prefix):
-                    items.append({**base[path], "status": "removed"})  # type: ignore[typeddict-item]
+                    items.append({**base[path], "status": "removed"})
         else:
             for path in sorted(own):
                 if not path.startswith(prefix):
@@ -196,8 +198,8 @@ class DatasetService:
         return DatasetFilesPage(total=len(items), files=items[offset:offset + limit])
 
     # ---- creating ----------------------------------------------------------------------------
-    def _new_version(self, s: Session, *, name: str, project: str, parents: list[str],
-                     tags: list[str], version: str | None, description: str,
+    def _new_version(self, s: Session, *, name: str, project: str, parents: builtins.list[str],
+                     tags: builtins.list[str], version: str | None, description: str,
                      who: Principal) -> DatasetVersionRow:
         parent_rows = []
         for pid in dict.fromkeys(parents):
@@ -274,14 +276,14 @@ class DatasetService:
             if stored != f["size"]:
                 raise InvalidInput(f"{f['path']}: its pieces hold {stored} bytes, not {f['size']}")
         vid = row.task_id
-        packs = sorted(packs)
+        ordered = sorted(packs)
         s.execute(delete(DatasetPackRefRow).where(DatasetPackRefRow.version_id == vid))
-        if packs:
+        if ordered:
             s.execute(insert(DatasetPackRefRow),
-                      [{"version_id": vid, "pack_hash": p} for p in packs])
+                      [{"version_id": vid, "pack_hash": p} for p in ordered])
         shared = set(s.scalars(select(DatasetPackRefRow.pack_hash).where(
-            DatasetPackRefRow.pack_hash.in_(packs), DatasetPackRefRow.version_id != vid)))
-        mine = [p for p in packs if p not in shared]
+            DatasetPackRefRow.pack_hash.in_(ordered), DatasetPackRefRow.version_id != vid)))
+        mine = [p for p in ordered if p not in shared]
         new_bytes = s.scalar(select(func.coalesce(func.sum(DatasetPackRow.size), 0)).where(
             DatasetPackRow.hash.in_(mine))) if mine else 0
         h, packed = self.manifests.pack(own)
@@ -307,7 +309,7 @@ class DatasetService:
         if named is None:
             self.store.delete(h)
 
-    def put_manifest(self, vid: str, files: list[ManifestFile], who: Principal
+    def put_manifest(self, vid: str, files: builtins.list[ManifestFile], who: Principal
                      ) -> DatasetVersionOut:
         own = {f["path"]: f for f in files}
         with self.db.write() as s:

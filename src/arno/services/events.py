@@ -16,6 +16,7 @@ from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from arno.core.errors import Immutable, InvalidInput, NotFound
+from arno.core.floats import encode_float
 from arno.core.ids import is_id, utcnow
 from arno.core.lines import TRUNCATION_MARKER
 from arno.core.schemas import (
@@ -26,7 +27,6 @@ from arno.core.schemas import (
     PlotOut,
     ScalarSeriesOut,
     SingleValueOut,
-    encode_float,
 )
 from arno.core.status import TaskStatus
 from arno.db import scalar_blocks
@@ -122,7 +122,7 @@ class EventService:
             ])
             if batch.plots:
                 s.execute(
-                    insert(PlotRow.__table__),
+                    insert(cast(Table, PlotRow.__table__)),
                     [
                         {"task_id": task_id, "metric": p.metric, "variant": p.variant,
                          "iteration": p.iteration, "figure": json.dumps(p.figure, default=str),
@@ -132,12 +132,12 @@ class EventService:
                 )
             if batch.debug_samples:
                 s.execute(
-                    insert(DebugSampleRow.__table__),
+                    insert(cast(Table, DebugSampleRow.__table__)),
                     [{"task_id": task_id, **d.model_dump()} for d in batch.debug_samples],
                 )
             if batch.console:
                 s.execute(
-                    insert(ConsoleRow.__table__),
+                    insert(cast(Table, ConsoleRow.__table__)),
                     [
                         {"task_id": task_id, "stream": c.stream,
                          "text": self._clip(c.text), "timestamp": c.timestamp}

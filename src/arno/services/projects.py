@@ -98,7 +98,7 @@ def _out(row: ProjectRow, count: int, last: object) -> ProjectOut:
         name=row.name,
         parent_id=row.parent_id,
         description=row.description,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
         task_count=count,
-        last_activity=as_utc(last),  # type: ignore[arg-type]
+        last_activity=as_utc(last),  # type: ignore[call-overload]
     )

@@ -8,6 +8,7 @@ Dequeue is atomic: on SQLite every write transaction holds the database lock fro
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 from collections.abc import Callable
@@ -51,12 +52,12 @@ class QueueService:
         self.db = db
         self.lease_seconds = lease_seconds
         self.worker_timeout = worker_timeout
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[], object]] = []
         self._listeners_lock = threading.Lock()
         self._owners: dict[str, tuple[str | None, float]] = {}  # worker id -> (user, until)
 
     # ---- wake-ups for long-polling workers ---------------------------------------------------
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[], object]) -> Callable[[], None]:
         with self._listeners_lock:
             self._listeners.append(callback)
 
@@ -116,7 +117,7 @@ class QueueService:
                     task.queue_id = None
             s.delete(row)
 
-    def entries(self, ref: str) -> list[QueueEntryOut]:
+    def entries(self, ref: str) -> builtins.list[QueueEntryOut]:
         with self.db.read() as s:
             queue = find_queue(s, ref)
             rows = s.execute(
@@ -128,7 +129,7 @@ class QueueService:
             ).all()
             return [
                 QueueEntryOut(task_id=e.task_id, task_name=tname, project=pname,
-                              priority=e.priority, enqueued_at=as_utc(e.enqueued_at),  # type: ignore[arg-type]
+                              priority=e.priority, enqueued_at=as_utc(e.enqueued_at),
                               position=i)
                 for i, (e, tname, pname) in enumerate(rows)
             ]
@@ -142,7 +143,7 @@ class QueueService:
         ).one()
         return QueueOut(id=row.id, name=row.name, system=row.system, length=length,
                         oldest_enqueued_at=as_utc(oldest),
-                        created_at=as_utc(row.created_at))  # type: ignore[arg-type]
+                        created_at=as_utc(row.created_at))
 
     # ---- tasks in and out of queues ----------------------------------------------------------
     def enqueue(self, task_id: str, queue_ref: str, who: Principal, *, priority: int = 0,
@@ -217,7 +218,7 @@ class QueueService:
         task.lease_expires_at = None
         task.queue_id = None if status != TaskStatus.queued else task.queue_id
 
-    def pop(self, worker_id: str, queues: list[str], who: Principal | None = None
+    def pop(self, worker_id: str, queues: builtins.list[str], who: Principal | None = None
             ) -> DequeueReply | None:
         """Give the next task of the first non-empty queue to ``worker_id``, leased: the
         task as the agent needs it to start, with the run credential its process reports
@@ -253,7 +254,7 @@ class QueueService:
             return DequeueReply(task=detail, queue=got[1], lease_seconds=self.lease_seconds,
                                 credential=credential)
 
-    def _anything_waiting(self, queues: list[str]) -> bool:
+    def _anything_waiting(self, queues: builtins.list[str]) -> bool:
         with self.db.read() as s:
             return s.scalar(
                 select(QueueEntryRow.id)
@@ -261,7 +262,7 @@ class QueueService:
                 .where(QueueRow.name.in_(queues)).limit(1)) is not None
 
     @staticmethod
-    def _take_sqlite(s: Session, worker_id: str, queues: list[str], now: datetime,
+    def _take_sqlite(s: Session, worker_id: str, queues: builtins.list[str], now: datetime,
                      lease: datetime) -> tuple[str, str] | None:
         """Under SQLite's write lock (``BEGIN IMMEDIATE``) nothing else can take the entry."""
         worker = s.get(WorkerRow, worker_id)
@@ -345,8 +346,8 @@ class QueueService:
         self._owners.pop(req.id, None)
         return out
 
-    def heartbeat(self, worker_id: str, stats: dict[str, Any], task_ids: list[str],
-                  who: Principal | None = None) -> list[str]:
+    def heartbeat(self, worker_id: str, stats: dict[str, Any], task_ids: builtins.list[str],
+                  who: Principal | None = None) -> builtins.list[str]:
         """Renew the worker and the leases of the tasks it runs (and their run credentials);
         return those to stop."""
         if who is not None:
@@ -405,7 +406,7 @@ class QueueService:
         if owner != who.user_id and not who.is_admin:
             raise Forbidden(f"worker {worker_id!r} belongs to another user")
 
-    def workers(self) -> list[WorkerOut]:
+    def workers(self) -> builtins.list[WorkerOut]:
         with self.db.read() as s:
             return [self._worker_out(s, w)
                     for w in s.scalars(select(WorkerRow).order_by(WorkerRow.id))]
@@ -417,8 +418,8 @@ class QueueService:
             id=row.id, host=row.host, user=user.username if user else None,
             queues=list(row.queues or []), gpus=[str(g) for g in row.gpus or []],
             info=row.info or {}, stats=row.stats or {}, task_ids=list(row.task_ids or []),
-            registered_at=as_utc(row.registered_at),  # type: ignore[arg-type]
-            last_seen_at=as_utc(row.last_seen_at),  # type: ignore[arg-type]
+            registered_at=as_utc(row.registered_at),
+            last_seen_at=as_utc(row.last_seen_at),
         )
 
     # ---- the reaper --------------------------------------------------------------------------

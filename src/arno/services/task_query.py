@@ -10,6 +10,7 @@ the value sort last either way.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql import ColumnElement
 
 from arno.core.errors import InvalidInput
+from arno.core.floats import encode_float
 from arno.core.limits import INT64_MAX, INT64_MIN, MAX_REGEX
-from arno.core.schemas import TaskPage, encode_float
+from arno.core.schemas import TaskPage
 from arno.core.status import TaskStatus, TaskType
 from arno.db.engine import Database, compile_regex
 from arno.db.models import (
@@ -36,6 +38,9 @@ from arno.db.models import (
 )
 from arno.services.dataset_query import SYSTEM_TAG as DATASET_TAG
 from arno.services.tasks import task_out
+
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+"""A column or an expression a filter compares."""
 
 COLUMNS = {
     "name": TaskRow.name,
@@ -129,7 +134,7 @@ def _split_param(spec: str) -> tuple[str, str]:
     return section, name
 
 
-def _numeric(col: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+def _numeric(col: Column, dialect: str) -> ColumnElement[Any]:
     """The value as a number, NULL when it is no number. (A bare CAST would read "adam" as 0
     on SQLite, so the same pattern is checked on both databases.)"""
     return case(
@@ -138,7 +143,7 @@ def _numeric(col: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
     )
 
 
-def _compare(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+def _compare(col: Column, op: str, value: Any) -> ColumnElement[bool]:
     if op == "=":
         return col == value
     if op == "!=":
@@ -341,8 +346,9 @@ class TaskQueryService:
             )
 
     @staticmethod
-    def _metric_first_ids(s: Session, keys: list[str], conds: list[ColumnElement[bool]],
-                          dialect: str, offset: int, limit: int) -> list[str]:
+    def _metric_first_ids(s: Session, keys: builtins.list[str],
+                          conds: builtins.list[ColumnElement[bool]], dialect: str, offset: int,
+                          limit: int) -> builtins.list[str]:
         """Ids of a page sorted by a metric first: the tasks that have the value (in the
         metric index's order), then those that do not (sorted by the remaining keys)."""
         desc = keys[0].startswith("-")
@@ -373,7 +379,8 @@ class TaskQueryService:
         ids += s.scalars(b.offset(max(0, offset - with_value)).limit(limit - len(ids)))
         return ids
 
-    def _conditions(self, s: Session, q: TaskQuery, dialect: str) -> list[ColumnElement[bool]]:
+    def _conditions(self, s: Session, q: TaskQuery, dialect: str
+                    ) -> builtins.list[ColumnElement[bool]]:
         conds: list[ColumnElement[bool]] = []
         if q.project:
             conds.append(TaskRow.project_id.in_(select(ProjectRow.id).where(_project_match(q))))
@@ -417,13 +424,14 @@ class TaskQueryService:
         for text in q.params:
             key, op, value = _parse_filter(text)
             section, name = _split_param(key)
-            col: Any = HyperParamRow.value
+            col: Column = HyperParamRow.value
+            operand: str | float = value
             if op in (">", "<", ">=", "<="):
-                col, value = _numeric(HyperParamRow.value, dialect), _as_number(value, text)
+                col, operand = _numeric(HyperParamRow.value, dialect), _as_number(value, text)
             # correlated: one primary-key lookup per candidate task
             conds.append(exists().where(
                 HyperParamRow.task_id == TaskRow.id, HyperParamRow.section == section,
-                HyperParamRow.name == name, _compare(col, op, value),
+                HyperParamRow.name == name, _compare(col, op, operand),
             ))
         for text in q.metrics:
             key, op, value = _parse_filter(text)
@@ -438,7 +446,8 @@ class TaskQueryService:
             ))
         return conds
 
-    def _columns(self, s: Session, specs: list[str], ids: list[str]) -> dict[str, dict[str, Any]]:
+    def _columns(self, s: Session, specs: builtins.list[str], ids: builtins.list[str]
+                 ) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         if not ids:
             return {spec: {} for spec in specs}

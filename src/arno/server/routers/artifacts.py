@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
@@ -17,7 +17,9 @@ router = APIRouter(tags=["artifacts"])
 Svc = Annotated[Services, Depends(get_services)]
 Who = Annotated[Principal, Depends(current_principal)]
 Hash = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="BLAKE3 of the bytes")]
-BYTES = {200: {"description": "The bytes", "content": {"application/octet-stream": {}}}}
+BYTES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The bytes", "content": {"application/octet-stream": {}}},
+}
 
 
 @router.get("/tasks/{task_id}/artifacts", response_model=list[ArtifactOut])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -109,7 +109,7 @@ def logout(request: Request, svc: Svc, who: Who,
 
 
 def _settings(request: Request, svc: Services, who: Principal, status: int = 200,
-              **extra: object) -> Response:
+              **extra: Any) -> Response:
     return render(
         request, "settings.html", status_code=status, section="settings",
         keys=svc.auth.list_keys(user_id=who.user_id),

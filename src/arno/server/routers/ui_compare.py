@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from arno.core.errors import InvalidInput
-from arno.core.schemas import decode_float
+from arno.core.floats import decode_float
 from arno.server.deps import current_principal, get_services
 from arno.server.ui.render import render
 from arno.services.compare import Comparison, parse_ids

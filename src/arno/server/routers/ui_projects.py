@@ -45,10 +45,10 @@ def project_tree(projects: list[ProjectOut]) -> list[Node]:
             lasts.setdefault(anc, None)
     nodes = []
     for name in sorted(totals, key=lambda n: n.split("/")):
-        p = by_name.get(name)
+        found = by_name.get(name)
         nodes.append(Node(name, name.rsplit("/", 1)[-1], name.count("/"),
-                          p.task_count if p else 0, totals[name], lasts.get(name),
-                          p.description if p else ""))
+                          found.task_count if found else 0, totals[name], lasts.get(name),
+                          found.description if found else ""))
     return nodes
 
 

@@ -225,7 +225,7 @@ def sniff_preview(data: bytes, complete: bool, path: str) -> Preview:
 
 def parquet_preview(data: bytes) -> Preview:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found, import-untyped]
+        import pyarrow.parquet as pq
     except ImportError:
         return Preview("unavailable", note="previewing Parquet needs pyarrow on the server")
     try:

@@ -28,7 +28,7 @@ STATIC = HERE / "static"
 def _ago(value: datetime | None) -> str:
     if value is None:
         return ""
-    secs = (datetime.now(UTC) - as_utc(value)).total_seconds()  # type: ignore[operator]
+    secs = (datetime.now(UTC) - as_utc(value)).total_seconds()
     if secs < 0:
         return "just now"
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -40,7 +40,7 @@ def _ago(value: datetime | None) -> str:
 def _dt(value: datetime | None) -> str:
     if value is None:
         return ""
-    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S")  # type: ignore[union-attr]
+    return as_utc(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def seconds_text(secs: float | None) -> str:
@@ -67,7 +67,7 @@ def span_seconds(start: datetime | None, end: datetime | None, status: str) -> f
         if status not in ("in_progress", "queued"):
             return None
         end = datetime.now(UTC)
-    return (as_utc(end) - as_utc(start)).total_seconds()  # type: ignore[operator]
+    return (as_utc(end) - as_utc(start)).total_seconds()
 
 
 def task_seconds(task: Any) -> float | None:
