@@ -8,7 +8,9 @@ import os
 import random
 import stat
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from tests.dataset_trees import read_tree, write_tree
@@ -23,26 +25,43 @@ def project() -> str:
 
 class Traffic:
     """Every request the SDK's session sends from now on (method, path, body bytes, response
-    bytes); ``cut_after`` makes the n-th pack upload fail once its answer arrived."""
+    bytes), recorded by a transport wrapped around the session's; ``cut_after`` makes the n-th
+    pack upload fail once its answer arrived."""
 
     def __init__(self) -> None:
         session = _context.session()
         self.calls: list[tuple[str, str, int, int]] = []
         self.cut_after: int | None = None
         self._packs_put = 0
-        http = session.http
-        http.event_hooks = {"request": [*http.event_hooks["request"]],
-                            "response": [*http.event_hooks["response"], self._response]}
+        self._inner = session.http
+        session.http = self
 
-    def _response(self, response) -> None:
-        response.read()
-        request = response.request
-        self.calls.append((request.method, request.url.path, len(request.content or b""),
-                           len(response.content)))
-        if request.method == "PUT" and "/datasets/packs/" in request.url.path:
+    def request(self, method: str, url: str, *, content=None, **kwargs):
+        sent = [0]
+        if isinstance(content, bytes | bytearray | memoryview):
+            sent[0] = len(content)
+        elif content is not None:
+            content = _counted(content, sent)
+        response = self._inner.request(method, url, content=content, **kwargs)
+        path = urlsplit(url).path
+        self.calls.append((method, path, sent[0], len(response.content)))
+        if method == "PUT" and "/datasets/packs/" in path:
             self._packs_put += 1
             if self.cut_after is not None and self._packs_put >= self.cut_after:
                 raise ConnectionAbortedError("the network went away")
+        return response
+
+    @contextmanager
+    def stream(self, method: str, url: str, **kwargs):
+        with self._inner.stream(method, url, **kwargs) as response:
+            counting = _Counting(response)
+            try:
+                yield counting
+            finally:
+                self.calls.append((method, urlsplit(url).path, 0, counting.received))
+
+    def close(self) -> None:
+        self._inner.close()
 
     def clear(self) -> None:
         self.calls.clear()
@@ -54,6 +73,29 @@ class Traffic:
         return sum(n for m, p, _, n in self.calls if m == "GET" and "/datasets/packs/" in p)
 
 
+def _counted(chunks, sent: list[int]):
+    for chunk in chunks:
+        sent[0] += len(chunk)
+        yield chunk
+
+
+class _Counting:
+    def __init__(self, response) -> None:
+        self._response = response
+        self.received = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._response, name)
+
+    def iter_bytes(self, chunk_size: int | None = None):
+        for chunk in self._response.iter_bytes(chunk_size):
+            self.received += len(chunk)
+            yield chunk
+
+    def read(self) -> bytes:
+        data = self._response.read()
+        self.received += len(data)
+        return data
 
 
 def test_an_interrupted_upload_resumes_without_resending_stored_packs(sdk, tmp_path):

@@ -8,6 +8,7 @@ change raises ``Immutable``; make a child version (``parent_datasets=[...]``) in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -28,10 +29,21 @@ from arno.client._progress import ProgressBar
 from arno.core.errors import Conflict, Immutable, InvalidInput, NotFound, ServerUnavailable
 from arno.sdk import _context
 from arno.sdk._dataset_extras import DatasetExtras, FileEntry, forget_local
-from arno.sdk._dataset_state import Working, diff, external_entries, merge
+from arno.sdk._dataset_meta import DatasetMeta
+from arno.sdk._dataset_state import (
+    Working,
+    delete_links,
+    diff,
+    external_entries,
+    hash_links,
+    merge,
+    upload_as_links,
+)
+
+log = logging.getLogger("arno.dataset")
 
 
-class Dataset(DatasetExtras):
+class Dataset(DatasetMeta, DatasetExtras):
     """One version of a dataset. Make one with :meth:`create`, find one with :meth:`get`."""
 
     def __init__(self, session: Any, info: dict[str, Any]) -> None:
@@ -51,10 +63,6 @@ class Dataset(DatasetExtras):
     description = property(lambda self: str(self._info.get("description") or ""))
 
     @property
-    def tags(self) -> list[str]:
-        return list(self._info.get("tags") or [])
-
-    @property
     def parent_datasets(self) -> list[str]:
         """Ids of the versions this one was made from, in merge order."""
         return list(self._info.get("parents") or [])
@@ -70,6 +78,10 @@ class Dataset(DatasetExtras):
 
     def is_final(self) -> bool:
         return self._info.get("state") == "final"
+
+    def is_dirty(self) -> bool:
+        """Whether this version has changes made here that were not uploaded yet."""
+        return not self.is_final() and self._pending() is not None
 
     def __repr__(self) -> str:
         state = "final" if self.is_final() else "draft"
@@ -112,20 +124,33 @@ class Dataset(DatasetExtras):
         dataset_project: str | None = None,
         dataset_name: str | None = None,
         dataset_tags: str | Sequence[str] | None = None,
-        only_completed: bool = True,
+        only_completed: bool = False,
         only_published: bool = False,
         include_archived: bool = False,
         auto_create: bool = False,
         writable_copy: bool = False,
         dataset_version: str | None = None,
         alias: str | None = None,
-        **_: Any,
+        overridable: bool = False,
+        shallow_search: bool = False,
+        silence_alias_warnings: bool = False,
+        **kwargs: Any,
     ) -> Dataset:
-        """A version by id, or the newest matching project/name/tags/version (only final ones
-        unless ``only_completed=False``). Inside a running task the id is recorded in the
-        task's "Datasets" parameters under ``alias`` (default: the dataset's name).
-        ``writable_copy`` returns a new draft child of the version found."""
+        """A version by id, or the newest matching project/name/tags/version: in any state,
+        only final ones with ``only_completed``, only published ones with ``only_published``;
+        archived versions only with ``include_archived``.
+
+        Inside a running task the id is recorded in the task's "Datasets" parameters under
+        ``alias`` (default: the dataset's name); with ``overridable`` and an ``alias``, an id
+        already set in that parameter (edited in the UI before a remote run, say) is the version
+        returned. Recording never fails the call: a task that cannot take it gets a warning.
+        ``writable_copy`` returns a new draft child of the version found.
+
+        ``shallow_search`` and ``silence_alias_warnings`` are accepted for compatibility: Arno's
+        search is always complete and it warns about no alias."""
         session = _context.session()
+        if overridable and alias:
+            dataset_id = _overridden(alias) or dataset_id
         if dataset_id:
             info = session.get(f"datasets/{quote(dataset_id, safe='')}")
         else:
@@ -133,9 +158,11 @@ class Dataset(DatasetExtras):
                 raise InvalidInput("Dataset.get needs dataset_id, or a project, name or tags")
             tags = [dataset_tags] if isinstance(dataset_tags, str) else list(dataset_tags or [])
             rows = session.get("datasets", project=dataset_project, name=dataset_name,
-                               tags=tags or None, only_final=only_completed, limit=500)
+                               tags=tags or None, only_final=only_completed or only_published,
+                               limit=500)
             rows = [r for r in rows if (dataset_name is None or r["name"] == dataset_name)
                     and (dataset_version is None or r["version"] == dataset_version)]
+            rows = _usable(session, rows, only_published, include_archived)
             if not rows:
                 if auto_create and dataset_name and dataset_project:
                     return cls.create(dataset_name=dataset_name, dataset_project=dataset_project,
@@ -143,7 +170,8 @@ class Dataset(DatasetExtras):
                 what = ", ".join(f"{k} {v!r}" for k, v in (
                     ("project", dataset_project), ("name", dataset_name), ("tags", tags or None),
                     ("version", dataset_version)) if v)
-                final = " final" if only_completed else ""
+                final = (" published" if only_published
+                         else " final" if only_completed else "")
                 raise NotFound(f"no{final} dataset version with {what}")
             info = rows[0]
         found = cls(session, info)
@@ -154,11 +182,15 @@ class Dataset(DatasetExtras):
         return found
 
     def _record_use(self, alias: str | None) -> None:
-        from arno.sdk._task import Task
-
-        task = Task.current_task()
-        if task is not None and not task._closed:
-            task.set_parameters({f"Datasets/{alias or self.name}": self.id})
+        """Name this version in the current task's parameters. A courtesy: whatever goes
+        wrong (the task completed, the server away) is a warning, never the user's error."""
+        try:
+            task = _current_task()
+            if task is not None:
+                task.set_parameters({f"Datasets/{alias or self.name}": self.id})
+        except Exception as exc:
+            log.warning("dataset version %s was not recorded in the current task: %s",
+                        self.id, exc)
 
     @classmethod
     def list_datasets(
@@ -189,10 +221,12 @@ class Dataset(DatasetExtras):
         dataset_ids: Sequence[str | Dataset] | None = None,
         dataset_project_name_pairs: Sequence[tuple[str, str]] | None = None,
         output_url: str | None = None,
+        close_squashed_dataset: bool = True,
         dataset_project: str | None = None,
     ) -> Dataset:
-        """A new final version holding the merge of the given final versions (a later one
-        wins on the same path), without parents; no data is copied."""
+        """A new version holding the merge of the given final versions (a later one wins on
+        the same path), without parents; no data is copied. It is final, or with
+        ``close_squashed_dataset=False`` a draft holding those files, to change further."""
         ids = [d.id if isinstance(d, Dataset) else str(d) for d in dataset_ids or []]
         for project, name in dataset_project_name_pairs or []:
             ids.append(cls.get(dataset_project=project, dataset_name=name).id)
@@ -200,8 +234,18 @@ class Dataset(DatasetExtras):
             raise InvalidInput("Dataset.squash needs dataset_ids")
         session = _context.session()
         project = dataset_project or session.get(f"datasets/{quote(ids[0], safe='')}")["project"]
-        return cls(session, session.post("datasets/squash",
-                                         {"name": dataset_name, "project": project, "ids": ids}))
+        if close_squashed_dataset:
+            return cls(session, session.post(
+                "datasets/squash", {"name": dataset_name, "project": project, "ids": ids}))
+        for vid in ids:
+            if session.get(f"datasets/{quote(vid, safe='')}")["state"] != "final":
+                raise Conflict(f"dataset version {vid} is not finalized")
+        merged = merge([session.get(f"datasets/{quote(v, safe='')}/manifest")["files"]
+                        for v in ids])
+        draft = cls.create(dataset_name=dataset_name, dataset_project=project,
+                           description=f"squash of {', '.join(ids)}")
+        draft._info = put_manifest(session, draft.id, [merged[p] for p in sorted(merged)], {})
+        return draft
 
     @classmethod
     def delete(
@@ -212,10 +256,17 @@ class Dataset(DatasetExtras):
         force: bool = False,
         dataset_version: str | None = None,
         entire_dataset: bool = False,
-        **_: Any,
+        shallow_search: bool = False,
+        delete_files: bool = True,
+        delete_external_files: bool = False,
     ) -> None:
-        """Delete a version (refused while other versions or tasks use it, unless ``force``);
-        with ``entire_dataset`` every version of the project/name, newest first."""
+        """Delete a version (refused while other versions or tasks use it, or when it is
+        published, unless ``force``);
+        with ``entire_dataset`` every version of the project/name, newest first. The stored
+        pieces no other version uses are freed by the server (so ``delete_files`` cannot keep
+        them: nothing could reach them). ``delete_external_files`` also deletes the files the
+        deleted versions link to (those they added, not those inherited from a version that
+        stays); a link that cannot be deleted is a warning."""
         session = _context.session()
         if entire_dataset and not dataset_id:
             ids = [r["id"] for r in session.get("datasets", project=dataset_project,
@@ -228,9 +279,16 @@ class Dataset(DatasetExtras):
         else:
             ids = [cls.get(dataset_project=dataset_project, dataset_name=dataset_name,
                            dataset_version=dataset_version, only_completed=False).id]
+        if not force:
+            for vid in ids:
+                if session.get(f"tasks/{quote(vid, safe='')}").get("status") == "published":
+                    raise Immutable(f"dataset version {vid} is published; pass force=True "
+                                    "to delete it anyway")
+        links = _own_links(session, ids) if delete_external_files else []
         for vid in ids:
             session.delete(f"datasets/{quote(vid, safe='')}", force="true" if force else None)
             forget_local(vid)
+        delete_links(links)
 
     # ---- the files ---------------------------------------------------------------------------
     def _check_mutable(self) -> None:
@@ -296,12 +354,17 @@ class Dataset(DatasetExtras):
         recursive: bool = True,
         verbose: bool = False,
         max_workers: int | None = None,
+        read_hash: bool = False,
     ) -> int:
         """Record links to files elsewhere (``s3://``, ``https://``, ``file://`` ...); they are
-        fetched by ``get_local_copy``, never stored on the Arno server."""
+        fetched by ``get_local_copy``, never stored on the Arno server. With ``read_hash``
+        each file is read once now, so its size and content hash go into the manifest (what
+        ``verify_dataset_hash`` and the lists of changed files compare)."""
         self._check_mutable()
         urls = [source_url] if isinstance(source_url, str) else list(source_url)
         entries = external_entries(urls, dataset_path)
+        if read_hash:
+            hash_links(entries, _fetch_link, max_workers)
         return int(self._changed(self._state().link(entries)))
 
     def remove_files(self, dataset_path: str | None = None, recursive: bool = True,
@@ -371,14 +434,24 @@ class Dataset(DatasetExtras):
         max_workers: int | None = None,
         retries: int = 3,
         preview: bool = True,
+        upload_as_external_links: bool = False,
     ) -> None:
         """Send what the server does not have yet (as packs of about ``chunk_size`` MB), then
-        the manifest. Rerun after an interruption, it sends only what is still missing."""
+        the manifest. Rerun after an interruption, it sends only what is still missing.
+
+        With ``upload_as_external_links`` the files added here are copied one by one under
+        ``output_url`` (``s3://bucket/prefix``, ``file:///path`` ...; required) at
+        ``<output_url>/<version id>/<dataset path>`` and the version links to them there."""
         self._check_mutable()
         state = self._pending()
         if state is None:
             return
         state.check_sources()
+        if upload_as_external_links:
+            if not output_url:
+                raise InvalidInput("upload(upload_as_external_links=True) needs output_url: "
+                                   "where to put the files")
+            upload_as_links(state, f"{output_url.rstrip('/')}/{self.id}")
         pack_size = int(chunk_size * (1 << 20)) if chunk_size else PACK_SIZE
         spans = state.spans()
         with ProgressBar(show_progress) as bar:
@@ -427,6 +500,62 @@ class Dataset(DatasetExtras):
             return False
         self._info = info
         return True
+
+
+def _current_task() -> Any:
+    from arno.sdk._task import Task
+
+    task = Task.current_task()
+    return None if task is None or getattr(task, "_closed", False) else task
+
+
+def _overridden(alias: str) -> str | None:
+    """The version id a running task's "Datasets/<alias>" parameter names, if any."""
+    try:
+        task = _current_task()
+        value = task.get_parameter(f"Datasets/{alias}") if task is not None else None
+    except Exception as exc:
+        log.warning("the Datasets/%s parameter of the current task was not read: %s",
+                    alias, exc)
+        return None
+    return str(value) if value else None
+
+
+def _usable(session: Any, rows: list[dict[str, Any]], only_published: bool,
+            include_archived: bool) -> list[dict[str, Any]]:
+    """The rows whose task is published (when asked) and not archived (unless asked); read
+    newest first and only as far as the first that passes."""
+    if not only_published and include_archived:
+        return rows
+    for row in rows:
+        task = session.get(f"tasks/{quote(row['id'], safe='')}")
+        if only_published and task.get("status") != "published":
+            continue
+        if not include_archived and task.get("archived"):
+            continue
+        return [row]
+    return []
+
+
+def _own_links(session: Any, ids: list[str]) -> list[str]:
+    """The link URLs of these versions that no parent outside them also has."""
+    gone = set(ids)
+    own: set[str] = set()
+    for vid in ids:
+        info = session.get(f"datasets/{quote(vid, safe='')}")
+        kept = merge([session.get(f"datasets/{quote(p, safe='')}/manifest")["files"]
+                      for p in info["parents"] if p not in gone])
+        inherited = {e.get("uri") for e in kept.values()}
+        for e in session.get(f"datasets/{quote(vid, safe='')}/manifest")["files"]:
+            if e.get("uri") and e["uri"] not in inherited:
+                own.add(e["uri"])
+    return sorted(own)
+
+
+def _fetch_link(url: str) -> Path:
+    from arno.sdk._storage import StorageManager
+
+    return Path(StorageManager.get_local_copy(url))
 
 
 def _hash(found: list[LocalFile], show_progress: bool, workers: int | None

@@ -5,12 +5,15 @@ and metadata objects, both through the version's task."""
 from __future__ import annotations
 
 import atexit
+import hashlib
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from arno.client._dataset_cache import DatasetCache, cached_copy
+from arno.client._dataset_cache import DatasetCache, _rmtree, cached_copy, content_key
 from arno.client._dataset_download import materialize
 from arno.client._dataset_files import Entry
 from arno.client._progress import ProgressBar
@@ -93,14 +96,18 @@ class DatasetExtras:
 
     def get_local_copy(self, use_soft_links: bool | None = None, part: int | None = None,
                        num_parts: int | None = None, raise_on_error: bool = True,
-                       max_workers: int | None = None, show_progress: bool = True
-                       ) -> str | None:
+                       max_workers: int | None = None, files: list[str] | None = None,
+                       show_progress: bool = True) -> str | None:
         """A read-only folder with the version's files, in the local cache: repeated calls
-        are free, and files already cached under any version are hard-linked, not fetched."""
+        are free, and files already cached under any version are hard-linked, not fetched.
+        With ``files`` (dataset paths) only those are fetched, into a folder of their own
+        (the whole version's folder when it is cached already)."""
         try:
             if not self.is_final():
                 raise Conflict(f"dataset version {self.id} is not finalized; finalize it, or "
                                "use get_mutable_local_copy()")
+            if files is not None:
+                return self._partial_copy(list(files), show_progress, max_workers)
             cache = self._cache()
             try:
                 with ProgressBar(show_progress) as bar:
@@ -114,6 +121,41 @@ class DatasetExtras:
             if raise_on_error:
                 raise
             return None
+
+    def _partial_copy(self, files: list[str], show_progress: bool, workers: int | None
+                      ) -> str:
+        if isinstance(files, str) or not all(isinstance(f, str) for f in files):
+            raise InvalidInput("files must be a list of dataset paths")
+        cache = self._cache()
+        try:
+            whole = cache.lookup(self.id)
+            wanted = set(files)
+            entries = [e for e in self._manifest() if e["path"] in wanted]
+            unknown = wanted - {e["path"] for e in entries}
+            if unknown:
+                raise NotFound(f"dataset version {self.id} has no file "
+                               f"{sorted(unknown)[0]!r}")
+            if whole is not None:
+                return str(whole)
+            local = cache.find_many(entries)
+        finally:
+            cache.close()
+        name = hashlib.sha256("\0".join(sorted(wanted)).encode()).hexdigest()[:16]
+        target = _context.home() / "datasets" / "partial" / self.id / name
+        if not target.is_dir():
+            staging = target.with_name(f".{name}.{os.getpid()}.tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            with ProgressBar(show_progress) as bar:
+                materialize(self._session, entries, staging,
+                            reuse=lambda e: (local.get(content_key(e)) or (None, None))[1],
+                            link=False, readonly=True, atomic=False,
+                            fetch_external=_fetch_external, progress=bar.phase,
+                            advance=bar.advance, workers=workers or 4)
+            try:
+                staging.rename(target)
+            except OSError:  # made meanwhile by another process: use that one
+                shutil.rmtree(staging, ignore_errors=True)
+        return str(target)
 
     def get_mutable_local_copy(self, target_folder: str | Path, overwrite: bool = False,
                                part: int | None = None, num_parts: int | None = None,
@@ -159,6 +201,7 @@ def _fetch_external(entry: Entry) -> Path:
 def forget_local(version_id: str) -> None:
     cfg = _context.config()
     (cfg.home / "datasets" / "drafts" / f"{version_id}.json").unlink(missing_ok=True)
+    _rmtree(cfg.home / "datasets" / "partial" / version_id)
     if (cfg.home / "datasets" / "index.sqlite").exists():
         cache = DatasetCache(cfg.home / "datasets", cfg.dataset_cache_limit)
         try:

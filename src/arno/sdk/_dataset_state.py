@@ -9,7 +9,9 @@ stopped can go on with ``Dataset.get(id, only_completed=False)``.
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -17,12 +19,17 @@ from urllib.parse import urlparse
 from arno.client._dataset_files import (
     Entry,
     HashedFile,
+    LocalFile,
     clean_folder,
+    hash_one,
     join_dataset_path,
     matches,
     piece_spans,
+    run_all,
 )
 from arno.core.errors import InvalidInput
+
+log = logging.getLogger("arno.dataset")
 
 EXTERNAL_SCHEMES = ("s3", "gs", "azure", "az", "http", "https", "file")
 
@@ -180,3 +187,47 @@ def external_entries(urls: list[str], dataset_path: str | None) -> list[Entry]:
         entries.append({"path": join_dataset_path(dataset_path, name), "size": size,
                         "hash": "", "pieces": [], "uri": url})
     return entries
+
+
+def hash_links(entries: list[Entry], fetch: Callable[[str], Path], workers: int | None) -> None:
+    """Read each linked file once (through ``fetch``, which returns a local copy) and record
+    its size and content hash in its entry."""
+    def one(entry: Entry) -> None:
+        local = fetch(str(entry["uri"]))
+        st = local.stat()
+        hashed = hash_one(LocalFile(entry["path"], str(local), st.st_size, st.st_mtime_ns))
+        entry["size"], entry["hash"] = hashed.size, hashed.hash
+
+    run_all(one, entries, workers or 4, "arno-link-hash")
+
+
+def upload_as_links(state: Working, base_url: str) -> None:
+    """Copy the files added to ``state`` to ``<base_url>/<dataset path>`` and make their
+    entries links to those copies (size and hash kept)."""
+    from arno.sdk._storage import StorageManager
+
+    for path in sorted(state.sources):
+        entry = state.files.get(path)
+        if entry is None:
+            continue
+        url = f"{base_url}/{path}"
+        StorageManager.upload_file(state.sources[path]["source"], url)
+        state.files[path] = {"path": path, "size": entry["size"], "hash": entry["hash"],
+                             "pieces": [], "uri": url}
+    state.sources.clear()
+
+
+def delete_links(urls: list[str]) -> None:
+    """Delete the files at these URLs; one that cannot be deleted is a warning."""
+    if not urls:
+        return
+    import fsspec
+
+    for url in urls:
+        try:
+            if urlparse(url).scheme in ("http", "https"):
+                raise InvalidInput("files behind http(s) links cannot be deleted from here")
+            fs, path = fsspec.core.url_to_fs(url)
+            fs.rm(path)
+        except Exception as exc:
+            log.warning("the linked file %s was not deleted: %s", url, exc)
