@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from arno.core.floats import decode_float, encode_float  # noqa: F401 - re-exported
+from arno.core.floats import decode_float as decode_float  # re-exported
+from arno.core.floats import encode_float as encode_float  # re-exported
 from arno.core.limits import (
     MAX_LIST,
     MAX_NAME,
