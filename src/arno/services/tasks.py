@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from arno.core.errors import Conflict, Immutable, InvalidInput, NotFound
+from arno.core.errors import Conflict, Immutable, NotFound
 from arno.core.ids import as_utc, is_id, utcnow
 from arno.core.schemas import (
     CloneRequest,
@@ -22,6 +22,7 @@ from arno.core.schemas import (
     TaskUpdate,
     encode_float,
 )
+from arno.core.schemas_batch import TaskBatchItem
 from arno.core.status import EDITABLE, TaskStatus, check_move
 from arno.db.engine import Database
 from arno.db.models import (
@@ -35,7 +36,7 @@ from arno.db.models import (
     UserRow,
 )
 from arno.services.principal import Principal
-from arno.services.projects import ensure_project
+from arno.services.task_create import TaskCreator
 
 
 def get_task_row(s: Session, task_id: str) -> TaskRow:
@@ -108,27 +109,6 @@ def _set_tags(s: Session, row: TaskRow, tags: list[str]) -> None:
     s.add_all(TaskTagRow(task_id=row.id, tag=t) for t in tags)
 
 
-def _insert_inputs(s: Session, row: TaskRow, req: TaskCreate) -> None:
-    """Tags, parameters and configuration of a new task: plain inserts, one per table."""
-    row.tags = list(req.tags)
-    if req.tags:
-        s.execute(insert(TaskTagRow), [{"task_id": row.id, "tag": t} for t in req.tags])
-    params = {(p.section, p.name): p for p in req.hyperparams}  # the last of a key wins
-    if params:
-        s.execute(insert(HyperParamRow), [
-            {"task_id": row.id, "section": p.section, "name": p.name, "value": p.value,
-             "type": p.type, "description": p.description}
-            for p in params.values()
-        ])
-    configs = {c.name: c for c in req.configurations}
-    if configs:
-        s.execute(insert(ConfigurationRow), [
-            {"task_id": row.id, "name": c.name, "type": c.type, "value": c.value,
-             "description": c.description}
-            for c in configs.values()
-        ])
-
-
 def _write_params(s: Session, task_id: str, params: Iterable[HyperParam]) -> None:
     for p in params:
         s.merge(
@@ -155,37 +135,15 @@ def _write_configs(s: Session, task_id: str, items: Iterable[ConfigurationItem])
 class TaskService:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.creator = TaskCreator(db)
 
     # ---- create and read -------------------------------------------------------------------
     def create(self, req: TaskCreate, who: Principal) -> TaskOut:
-        if req.status == TaskStatus.queued:
-            raise InvalidInput("a task is queued by POST /tasks/{id}/enqueue, not created so")
-        now = utcnow()
-        with self.db.write() as s:
-            project = ensure_project(s, req.project, who.user_id)
-            if req.parent_id is not None:
-                get_task_row(s, req.parent_id)
-            row = TaskRow(
-                project_id=project.id,
-                name=req.name,
-                type=req.type.value,
-                status=req.status.value,
-                comment=req.comment,
-                parent_id=req.parent_id,
-                owner_id=who.user_id,
-                created_by_task_id=who.run_task_id,
-                created_at=now,
-                updated_at=now,
-                started_at=now if req.status == TaskStatus.in_progress else None,
-                script=req.script.model_dump(exclude_none=True) if req.script else {},
-                user_properties=req.user_properties,
-                runtime=req.runtime,
-                tags=[],
-            )
-            s.add(row)
-            s.flush()
-            _insert_inputs(s, row, req)
-            return task_out(row, project.name, who.username)
+        return self.creator.create(req, who)
+
+    def create_many(self, items: Sequence[TaskBatchItem], who: Principal) -> list[TaskOut]:
+        """Many tasks in one transaction (see ``task_create``); in the order given."""
+        return self.creator.create_many(items, who)
 
     def get(self, task_id: str) -> TaskOut:
         with self.db.read() as s:
@@ -394,38 +352,7 @@ class TaskService:
 
     def clone(self, task_id: str, req: CloneRequest, who: Principal) -> TaskOut:
         """A new draft with the source's inputs; outputs (metrics, artifacts) stay behind."""
-        now = utcnow()
-        with self.db.write() as s:
-            src = get_task_row(s, task_id)
-            if req.parent_id is not None:
-                get_task_row(s, req.parent_id)  # 404, not a foreign-key failure
-            if req.project:
-                project = ensure_project(s, req.project, who.user_id)
-            else:
-                project = s.get(ProjectRow, src.project_id)
-                assert project is not None
-            row = TaskRow(
-                project_id=project.id,
-                name=req.name or f"{src.name[:504]} (clone)",  # within the column's 512
-                type=src.type,
-                status=TaskStatus.created.value,
-                comment=src.comment,
-                parent_id=req.parent_id or src.id,
-                owner_id=who.user_id,
-                created_by_task_id=who.run_task_id,
-                created_at=now,
-                updated_at=now,
-                script=dict(src.script or {}),
-                user_properties=dict(src.user_properties or {}),
-                runtime={},
-                tags=[],
-            )
-            s.add(row)
-            s.flush()
-            _set_tags(s, row, list(src.tags or []))
-            _write_params(s, row.id, self._params(s, src.id))
-            _write_configs(s, row.id, self._configs(s, src.id))
-            return task_out(row, project.name, who.username)
+        return self.creator.clone(task_id, req, who)
 
 
 def flat_params(params: list[HyperParam]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from arno.core.schemas import (
     TaskPage,
     TaskUpdate,
 )
+from arno.core.schemas_batch import TaskBatchCreate, TaskBatchOut
 from arno.server.deps import current_principal, get_services
 from arno.services.container import Services
 from arno.services.principal import Principal
@@ -93,9 +94,25 @@ def list_tasks(
     )
 
 
+def _created(model: BaseModel) -> Response:
+    """201 with ``model`` as JSON, serialized once: a route that returns the model has FastAPI
+    validate it again against its response model (on a worker thread, for a sync route) before
+    serializing it, which on the create routes cost as much as the insert."""
+    return Response(model.model_dump_json(), status_code=201, media_type="application/json")
+
+
 @router.post("/tasks", response_model=TaskOut, status_code=201)
-def create_task(body: TaskCreate, svc: Svc, who: Who) -> TaskOut:
-    return svc.tasks.create(body, who)
+def create_task(body: TaskCreate, svc: Svc, who: Who) -> Response:
+    return _created(svc.tasks.create(body, who))
+
+
+@router.post("/tasks/batch", response_model=TaskBatchOut, status_code=201)
+def create_tasks(body: TaskBatchCreate, svc: Svc, who: Who) -> Response:
+    """Up to 1000 tasks in one transaction; the reply lists them in the order of the request.
+    An item with ``clone_of`` is a clone of that task with the item's fields on top. Every item
+    is checked before anything is written: one bad item (named by its index) and none is
+    created."""
+    return _created(TaskBatchOut(tasks=svc.tasks.create_many(body.tasks, who)))
 
 
 @router.get("/tasks/{task_id}", response_model=TaskDetail)
@@ -125,8 +142,8 @@ def archive(task_id: str, body: ArchiveBody, svc: Svc, who: Who) -> TaskOut:
 
 
 @router.post("/tasks/{task_id}/clone", response_model=TaskOut, status_code=201)
-def clone(task_id: str, body: CloneRequest, svc: Svc, who: Who) -> TaskOut:
-    return svc.tasks.clone(task_id, body, who)
+def clone(task_id: str, body: CloneRequest, svc: Svc, who: Who) -> Response:
+    return _created(svc.tasks.clone(task_id, body, who))
 
 
 @router.get("/tasks/{task_id}/params", response_model=list[HyperParam])
