@@ -2,14 +2,17 @@
 loopback ports in temporary directories, client scripts run in their own interpreter, and the
 one output format ``name: ours X, peer Y, ratio Z``.
 
-The benchmark scripts run with Arno's interpreter. The peer runs with MLflow's interpreter,
-``$ARNO_BENCH_MLFLOW_PYTHON`` (default ``/work/mlflow-venv/bin/python``); when it is missing
-or cannot import mlflow, every peer figure prints as ``peer n/a``.
+The benchmark scripts run with Arno's interpreter. A peer runs in a virtual environment of its
+own, made on first use with ``uv`` (pinned versions) under the user's cache directory
+(``$XDG_CACHE_HOME`` or ``~/.cache``, then ``arno/bench/<peer>-<version>``) and reused after:
+see ``peer_venv``. ``$ARNO_BENCH_MLFLOW_PYTHON`` names another MLflow interpreter instead; when
+the peer can be neither found nor made, every peer figure prints as ``peer n/a``.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -30,7 +33,8 @@ from typing import Any
 
 import httpx
 
-DEFAULT_MLFLOW_PYTHON = "/work/mlflow-venv/bin/python"
+MLFLOW_VERSION = "3.17.2"
+"""The MLflow of the figures in bench/README.md."""
 
 # Servers and clients run as after a normal install, with their bytecode cached (pip compiles it
 # at install time): a PYTHONDONTWRITEBYTECODE inherited from the shell would make every start
@@ -247,13 +251,80 @@ def arno_server(tmp: Path, command: str = "server", *,
         srv.stop()
 
 
+# ---- peers' environments ----------------------------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where peers' environments are kept: ``$XDG_CACHE_HOME/arno/bench`` (``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "arno" / "bench"
+
+
+def _uv() -> str:
+    found = Path(sys.executable).with_name("uv")
+    if found.exists():
+        return str(found)
+    on_path = shutil.which("uv")
+    if on_path is None:
+        raise RuntimeError("uv not found (it comes with Arno's dependencies)")
+    return on_path
+
+
+def peer_venv(peer: str, version: str, requirements: list[str], *, check: str) -> Path:
+    """The virtual environment of ``peer`` at ``version``: made on first use under
+    :func:`cache_dir` as ``<peer>-<version>`` with uv (``requirements`` pinned), for Arno's
+    Python version; reused as it is later. ``check`` is Python code that must run in it before
+    it counts as made. Several benchmarks starting at once make it once (a file lock). Raises
+    RuntimeError saying why it could not be made."""
+    root = cache_dir() / f"{peer}-{version}"
+    ready = root / ".arno-bench-ready"
+    if ready.exists():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with (root.parent / f".{peer}-{version}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready.exists():
+            return root
+        shutil.rmtree(root, ignore_errors=True)
+        info(f"making {peer} {version}'s environment in {root} (once: a minute or two)")
+        python = str(root / "bin" / "python")
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+        steps = [
+            [_uv(), "venv", "-q", "--python", sys.executable, str(root)],
+            [_uv(), "pip", "install", "-q", "--python", python, *requirements],
+            [python, "-c", check],
+        ]
+        for argv in steps:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+            if proc.returncode != 0:
+                shutil.rmtree(root, ignore_errors=True)
+                raise RuntimeError(f"{' '.join(argv[:3])} ... failed ({proc.returncode}): "
+                                   f"{(proc.stderr or proc.stdout).strip()[-1500:]}")
+        ready.write_text(" ".join(requirements) + "\n")
+    return root
+
+
 def mlflow_python() -> str | None:
-    """MLflow's interpreter, or None when it is not there (the peer is then skipped)."""
-    path = os.environ.get("ARNO_BENCH_MLFLOW_PYTHON", DEFAULT_MLFLOW_PYTHON)
-    if not path or not Path(path).exists():
+    """MLflow's interpreter: ``$ARNO_BENCH_MLFLOW_PYTHON`` when set, else the one of the
+    MLflow environment of :func:`peer_venv` (made now if need be); None when there is none
+    (the peer is then skipped)."""
+    named = os.environ.get("ARNO_BENCH_MLFLOW_PYTHON")
+    if named:
+        if not Path(named).exists():
+            info(f"ARNO_BENCH_MLFLOW_PYTHON={named} does not exist")
+            return None
+        ok = subprocess.run([named, "-c", "import mlflow"], capture_output=True, timeout=120)
+        if ok.returncode != 0:
+            info(f"{named} cannot import mlflow")
+            return None
+        return named
+    try:
+        root = peer_venv("mlflow", MLFLOW_VERSION, [f"mlflow=={MLFLOW_VERSION}"],
+                         check="import mlflow")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        info(f"MLflow's environment could not be made: {exc}")
         return None
-    ok = subprocess.run([path, "-c", "import mlflow"], capture_output=True, timeout=120)
-    return path if ok.returncode == 0 else None
+    return str(root / "bin" / "python")
 
 
 @dataclass
@@ -338,8 +409,8 @@ def peer_or_none(args: argparse.Namespace) -> str | None:
         return None
     py = mlflow_python()
     if py is None:
-        info("MLflow not found (set ARNO_BENCH_MLFLOW_PYTHON or `python -m pip install mlflow` "
-             "in a separate venv): peer n/a")
+        info("no MLflow (see above; ARNO_BENCH_MLFLOW_PYTHON names an interpreter that has "
+             "it): peer n/a")
     return py
 
 

@@ -1,5 +1,6 @@
 """The dataset benchmark's peer: DVC, run as its own command-line tool from its own virtual
-environment (``$ARNO_BENCH_DVC``, default ``/work/dvc-venv/bin/dvc``), in a temporary git
+environment (made on first use under the user's cache directory by ``_common.peer_venv``,
+``arno/bench/dvc-<version>``, or ``$ARNO_BENCH_DVC``), in a temporary git
 repository whose ``data/`` folder it tracks, with a local remote (a directory) or an S3 remote on
 the moto server the benchmark started. Its defaults otherwise (cache type ``reflink,copy``,
 ``dvc push``/``pull`` with their default number of jobs).
@@ -10,11 +11,18 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_DVC = "/work/dvc-venv/bin/dvc"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # loaded by path from the tests, too
+
+import _common as c  # noqa: E402
+
+DVC_VERSION = "3.67.1"
+"""The DVC of the figures in bench/README.md; ``dvc-s3`` beside it for ``--s3``."""
+DVC_REQUIREMENTS = [f"dvc=={DVC_VERSION}", "dvc-s3==3.3.0"]
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
@@ -23,11 +31,18 @@ GIT_IDENTITY = {
 
 
 def dvc_executable(*, s3: bool) -> tuple[str | None, str]:
-    """DVC's executable, or None and why not (then every peer figure prints ``peer n/a``)."""
-    path = os.environ.get("ARNO_BENCH_DVC", DEFAULT_DVC)
-    if not path or not Path(path).exists():
-        return None, (f"DVC not found at {path!r} (set ARNO_BENCH_DVC, or `python3 -m venv "
-                      "/work/dvc-venv && /work/dvc-venv/bin/pip install dvc dvc-s3`)")
+    """DVC's executable, or None and why not (then every peer figure prints ``peer n/a``):
+    ``$ARNO_BENCH_DVC`` when set, else the one of DVC's own environment (made now if need be).
+    """
+    path = os.environ.get("ARNO_BENCH_DVC")
+    if path and not Path(path).exists():
+        return None, f"ARNO_BENCH_DVC={path} does not exist"
+    if not path:
+        try:
+            root = c.peer_venv("dvc", DVC_VERSION, DVC_REQUIREMENTS, check="import dvc")
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            return None, f"DVC's environment could not be made: {exc}"
+        path = str(root / "bin" / "dvc")
     proc = subprocess.run([path, "version"], capture_output=True, text=True, timeout=120,
                           env=_clean_env())
     if proc.returncode != 0:
