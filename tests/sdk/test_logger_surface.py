@@ -27,7 +27,7 @@ class Rig:
     logger: Logger
 
     def stored(self) -> None:
-        assert self.logger.flush() is True
+        assert self.logger.flush(wait=True) is True
 
     def samples(self, title: str | None = None) -> list[dict[str, Any]]:
         self.stored()
@@ -116,7 +116,8 @@ def test_urls_are_recorded_without_downloading(rig):
     rig.logger.report_media("remote", "clip", iteration=4, url=f"{base}/clip.mp4?sig=1")
     rig.logger.report_media("remote", "song", url=f"{base}/song.mp3")
     rig.logger.report_image("remote", "picture", iteration=5, url=f"{base}/p.jpg")
-    rig.logger.report_table("remote table", "csv", iteration=6, url=f"{base}/t.csv")
+    rig.logger.report_table("remote table", "csv", iteration=6, url=f"{base}/t.csv",
+                            extra_data={"columnwidth": [3]})
     got = {s["variant"]: s for s in rig.samples("remote")}
     assert {v: (s["kind"], s["hash"], s["url"], s["content_type"]) for v, s in got.items()} == {
         "clip": ("video", None, f"{base}/clip.mp4?sig=1", "video/mp4"),
@@ -128,6 +129,7 @@ def test_urls_are_recorded_without_downloading(rig):
     assert table["iteration"] == 6
     assert table["figure"]["layout"]["meta"]["source_url"] == f"{base}/t.csv"
     assert table["figure"]["data"][0]["cells"]["values"] == [[f"{base}/t.csv"]]
+    assert table["figure"]["data"][0]["columnwidth"] == [3]
 
 
 def test_report_table_and_image_need_exactly_one_source(rig, tmp_path):

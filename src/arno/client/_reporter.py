@@ -111,6 +111,8 @@ class Reporter:
         self.uploaded = 0  # blobs and artifact records sent
         self.last_error: str | None = None
         self._pending_noted = False  # the task says batches wait here
+        # entries wait from before: an earlier process of this task left them
+        self._backlog = self.spool.dir.is_dir()
 
     # ---- the hot path ----------------------------------------------------------------------
     def scalar(self, metric: str, variant: str, iteration: int, value: float) -> None:
@@ -389,7 +391,8 @@ class Reporter:
                 break
             path.unlink(missing_ok=True)
             sent += 1
-            if sent == 1 and len(files) > 1 and not self._pending_noted:
+            if (sent == 1 and len(files) > 1 and not self._pending_noted
+                    and self._backlog and not getattr(self.session, "offline", False)):
                 # back after an outage with a backlog: the task's page says it is coming
                 self._pending_noted = set_pending(self.session, self.task_id, len(files) - 1)
         for body in bodies:
@@ -398,8 +401,11 @@ class Reporter:
             if blocked or not self._send(body):
                 blocked = True
                 self.spool.add(body)
+        # a backlog: entries that waited for the server (or an earlier process), not the
+        # blobs the loop wrote a moment ago, which every round finds and sends
+        had_backlog, self._backlog = self._backlog, blocked
         if self.spool.lock.held and not len(self.spool):
             self.spool.release()
-            if sent:
+            if sent and (self._pending_noted or had_backlog):
                 set_pending(self.session, self.task_id, None)
                 self._pending_noted = False

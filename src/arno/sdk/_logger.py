@@ -193,14 +193,18 @@ class Logger:
         csv: str | None = None,
         url: str | None = None,
         extra_layout: dict[str, Any] | None = None,
+        extra_data: dict[str, Any] | None = None,
     ) -> None:
         """A table from a pandas DataFrame, a list of rows (header first) or a local CSV file;
-        or, with ``url``, the address of a CSV elsewhere, recorded without downloading it."""
+        or, with ``url``, the address of a CSV elsewhere, recorded without downloading it.
+        ``extra_data`` is set on the table trace (e.g. ``{"columnwidth": [2, 1]}``)."""
         which = _one_of("report_table", table_plot=table_plot, csv=csv, url=url)
         if which == "url":
             fig = _plots.table_url_plot(str(url), title, series)
         else:
             fig = _plots.table_plot(table_plot if which == "table_plot" else csv, title, series)
+        if extra_data:
+            fig["data"][0].update(_plots.to_json_safe(extra_data))
         self._plot(title, series, iteration, fig, extra_layout)
 
     def report_histogram(
@@ -523,9 +527,9 @@ class Logger:
         return self._sample_history if self._sample_history is not None else -1
 
     # ---- misc --------------------------------------------------------------------------------
-    def flush(self, wait: bool = True) -> bool:
-        """Send what was reported, uploads included. With ``wait`` (the default here) return
-        once it is stored (True) or spooled because the server is away (False)."""
+    def flush(self, wait: bool = False) -> bool:
+        """Send what was reported, uploads included, now. With ``wait``, return once it is
+        stored (True) or spooled because the server is away (False)."""
         return self._reporter.flush(wait=wait)
 
     def get_flush_period(self) -> float | None:
