@@ -964,6 +964,8 @@ def _take_back(client: TaskClient, info: dict[str, Any], task_type: TaskType, ta
     """Make an earlier, empty task this run's: its console and parameters go, its record is
     this run's."""
     task_id = info["id"]
+    if info.get("status") != TaskStatus.created:
+        client.set_status(task_id, TaskStatus.created.value, force=True)  # events reset on drafts
     client.reset_events(task_id)
     old = [f"{p['section']}/{p['name']}" for p in info.get("hyperparams") or []]
     if old:
