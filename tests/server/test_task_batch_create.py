@@ -191,6 +191,15 @@ def test_the_size_of_a_batch_is_bounded(admin):
     assert len(tasks) == len({t["id"] for t in tasks}) == _count(admin, project) == 1000
 
 
+def test_the_clone_route_shares_the_path_and_its_answers(admin):
+    """``POST /tasks/{id}/clone`` goes through the batch's code: its errors stay its own."""
+    for missing in ("0" * 32, "a" * 100, "not-an-id"):
+        err = _error(admin.post(f"{API}/tasks/{missing}/clone", json={}), 404, "not_found")
+        assert "details" not in err and err["message"] == f"no task {missing!r}"
+    _error(admin.post(f"{API}/tasks", json={"project": "p", "name": "n", "status": "queued"}),
+           422, "invalid_input")
+
+
 # ---- who may ---------------------------------------------------------------------------------
 
 

@@ -58,6 +58,8 @@ class TaskCreator:
 
     def clone(self, task_id: str, req: CloneRequest, who: Principal) -> TaskOut:
         """A new draft with the source's inputs; outputs (metrics, artifacts) stay behind."""
+        if not is_id(task_id):
+            raise NotFound(f"no task {task_id!r}")
         item = TaskBatchItem.model_validate({"clone_of": task_id,
                                              **req.model_dump(exclude_none=True)})
         return self._create([item], who, _Where(batch=False))[0]
