@@ -143,6 +143,11 @@ def sdk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv("ARNO_OFFLINE", raising=False)
     monkeypatch.delenv("ARNO_TASK_ID", raising=False)
     set_session(None)
+    # arguments another test's parser (or pytest's) parsed in this process are not this test's
+    from arno.sdk import _argparse, _task
+
+    monkeypatch.setattr(_argparse, "_last_args", None)
+    monkeypatch.setattr(_task, "_early_parse_seen", False)
     yield live
     current = Task.current_task()
     if current is not None:

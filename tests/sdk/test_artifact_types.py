@@ -26,17 +26,26 @@ class Checkpoint:  # a user's own class: stored as a pickle
 
 
 def blob_gets(session: ApiSession) -> list[str]:
-    """Record every blob download the SDK's session makes from now on."""
+    """Record every blob download the SDK's session makes from now on (a transport wrapped
+    around the session's own)."""
     seen: list[str] = []
+    inner = session.http
 
-    def hook(request):
-        if request.method == "GET" and "/api/v1/blobs/" in request.url.path:
-            seen.append(request.url.path)
+    class Recording:
+        def request(self, method, url, **kwargs):
+            if method == "GET" and "/api/v1/blobs/" in url:
+                seen.append(url.split("?")[0])
+            return inner.request(method, url, **kwargs)
 
-    session.http.event_hooks = {
-        **session.http.event_hooks,
-        "request": [*session.http.event_hooks["request"], hook],
-    }
+        def stream(self, method, url, **kwargs):
+            if method == "GET" and "/api/v1/blobs/" in url:
+                seen.append(url.split("?")[0])
+            return inner.stream(method, url, **kwargs)
+
+        def close(self):
+            inner.close()
+
+    session.http = Recording()
     return seen
 
 
@@ -80,7 +89,7 @@ def test_every_artifact_type_comes_back_equal(task, tmp_path):
         ("notes", text),
         ("custom", custom),
     ]:
-        assert task.upload_artifact(name, artifact_object=obj)
+        assert task.upload_artifact(name, artifact_object=obj, wait_on_upload=True)
 
     again = Task.get_task(task_id=task.id)
     arts = again.artifacts
@@ -127,7 +136,7 @@ def test_every_artifact_type_comes_back_equal(task, tmp_path):
 
 def test_get_local_copy_downloads_once(task):
     payload = os.urandom(200_000)
-    task.upload_artifact("blob", artifact_object=payload.hex())
+    task.upload_artifact("blob", artifact_object=payload.hex(), wait_on_upload=True)
     gets = blob_gets(_context.session())
     art = Task.get_task(task_id=task.id).artifacts["blob"]
 

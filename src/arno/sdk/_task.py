@@ -263,6 +263,31 @@ class Task:
         self._monitor = MachineMonitor(report, interval=interval)
         self._monitor.start()
 
+    # ---- requirements (called before init) ---------------------------------------------------
+    @classmethod
+    def add_requirements(cls, package_name: str, package_version: str | None = None) -> None:
+        """Add a package (or a requirements file) to what the next ``init`` records as the
+        requirements an agent installs."""
+        from arno.sdk import _requirements
+
+        _requirements.add_requirements(package_name, package_version)
+
+    @classmethod
+    def ignore_requirements(cls, package_name: str) -> None:
+        """Leave a package out of the recorded requirements."""
+        from arno.sdk import _requirements
+
+        _requirements.ignore_requirements(package_name)
+
+    @classmethod
+    def force_requirements_env_freeze(cls, force: bool = True,
+                                      requirements_file: str | Path | None = None) -> None:
+        """Record the whole environment (or ``requirements_file``) as the requirements,
+        instead of what the script imports."""
+        from arno.sdk import _requirements
+
+        _requirements.force_requirements_env_freeze(force, requirements_file)
+
     # ---- identity --------------------------------------------------------------------------
     @property
     def id(self) -> str:
@@ -597,12 +622,32 @@ class Task:
 
         info = upload_artifact(self._session, self.id, name, artifact_object,
                                metadata=metadata, auto_pickle=auto_pickle is not False,
-                               preview=None if preview is None else str(preview))
-        if delete_after_upload and isinstance(artifact_object, str | Path):
-            path = Path(artifact_object)
-            if path.is_file():
-                path.unlink()
+                               preview=None if preview is None else str(preview),
+                               reporter=self._reporter, wait_on_upload=wait_on_upload,
+                               delete_after_upload=delete_after_upload)
         return bool(info)
+
+    def _artifact_registry(self) -> Any:
+        if self._registry is None:
+            from arno.sdk._artifacts import ArtifactRegistry
+
+            self._registry = ArtifactRegistry(self._session, self.get_logger()._reporter,
+                                              self.id)
+        return self._registry
+
+    def register_artifact(self, name: str, artifact: Any, metadata: dict[str, Any] | None = None,
+                          uniqueness_columns: bool | list[str] = True) -> None:
+        """Watch a pandas DataFrame: it is uploaded again (with ``metadata``) whenever its
+        content changed, checked every few seconds and at flush and close."""
+        self._artifact_registry().register(name, artifact, metadata=metadata,
+                                           uniqueness_columns=uniqueness_columns)
+
+    def unregister_artifact(self, name: str) -> None:
+        if self._registry is not None:
+            self._registry.unregister(name)
+
+    def get_registered_artifacts(self) -> dict[str, Any]:
+        return {} if self._registry is None else dict(self._registry.registered())
 
     @property
     def artifacts(self) -> dict[str, Artifact]:
@@ -673,6 +718,8 @@ class Task:
         """Send everything reported so far; with ``wait_for_uploads`` return once stored."""
         if self._console is not None:
             self._console.flush_partial()
+        if self._registry is not None and wait_for_uploads:
+            self._registry.sync()
         if self._reporter is None:
             return True
         return self._reporter.flush(wait=wait_for_uploads, timeout=timeout)

@@ -53,10 +53,7 @@ class TaskParameters:
                 setattr(mutable, key, value)
             return mutable
         if hasattr(mutable, "to_dict") and hasattr(mutable, "update_from_dict"):
-            # arno.task_parameters.TaskParameters and the like declare their own values
-            merged = self.connect_values(name or GENERAL, dict(mutable.to_dict()))
-            mutable.update_from_dict(merged)
-            return mutable
+            return self._connect_declared(mutable, name or GENERAL)
         if isinstance(mutable, dict):
             flat = _params.flatten(mutable)
             merged = self.connect_values(name or GENERAL, dict(flat))
@@ -73,6 +70,26 @@ class TaskParameters:
         for key, value in merged.items():
             setattr(mutable, key, value)
         return mutable
+
+    def _connect_declared(self, obj: Any, section: str) -> Any:
+        """A class declaring its parameters (``arno.task_parameters.TaskParameters``): it
+        casts and checks the server's values itself, and describes its own."""
+        if self.remote is not None:
+            prefix = f"{section}/"
+            stored = {k[len(prefix):]: v for k, v in self.remote.items() if k.startswith(prefix)}
+            known = set(_params.flatten(obj.to_dict()))
+            stored = {k: v for k, v in stored.items() if k in known}
+            if stored:
+                obj.update_from_dict(stored)
+        descriptions: dict[str, Any] = {}
+        if hasattr(type(obj), "__parameters__"):
+            from arno.sdk._task_parameters import describe
+
+            descriptions = describe(obj)
+        rows = [param_row(section, key, value, (descriptions.get(key) or {}).get("description"))
+                for key, value in _params.flatten(obj.to_dict()).items()]
+        self._client.set_params(self._task_id, rows)
+        return obj
 
     def connect_values(self, section: str, values: dict[str, Any]) -> dict[str, Any]:
         """Record ``values`` under ``section``; under an agent, first replace them (in place)
