@@ -28,7 +28,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
-import pydantic_core
 from blake3 import blake3
 
 from arno.client._spool import (
@@ -68,8 +67,10 @@ def _encode(batch: dict[str, Any]) -> bytes:
     infinities as such), several times faster on long lists of floats; json.dumps remains for
     what it refuses (a lone surrogate in a console line, which json.dumps escapes)."""
     try:
+        import pydantic_core  # here: on the sender's thread, not in Task.init's
+
         return pydantic_core.to_json(batch, inf_nan_mode="constants")
-    except pydantic_core.PydanticSerializationError:
+    except ValueError:  # PydanticSerializationError is one
         return json.dumps(batch, separators=(",", ":")).encode()
 
 

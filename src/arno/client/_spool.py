@@ -42,8 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import pydantic_core
-
 from arno.core.errors import ArnoError, Forbidden, ServerUnavailable, Unauthorized
 
 log = logging.getLogger("arno.spool")
@@ -342,6 +340,8 @@ def _batch_files(folder: Path) -> list[Path]:
 def _parse(body: bytes) -> tuple[str | None, int]:
     """(problem, points): a problem when the file is not a batch the server could take."""
     try:
+        import pydantic_core
+
         batch = pydantic_core.from_json(body, allow_inf_nan=True)
     except ValueError as exc:
         return f"not a JSON batch ({exc})", 0
