@@ -45,7 +45,9 @@ log = logging.getLogger("arno.reporter")
 
 
 class _Session(Protocol):
-    def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+    def request(self, method: str, path: str, *, json_body: Any = None,
+                content: bytes | None = None, retry: bool | None = None,
+                headers: dict[str, str] | None = None) -> Any: ...
 
     def upload_file(self, path: Path) -> tuple[str, int]: ...
 

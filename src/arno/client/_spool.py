@@ -60,7 +60,9 @@ _BLOB_NAME = re.compile(r"^\d{20}-\d{6}-([0-9a-f]{64})\.blob$")
 
 
 class _Session(Protocol):
-    def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+    def request(self, method: str, path: str, *, json_body: Any = None,
+                content: bytes | None = None, retry: bool | None = None,
+                headers: dict[str, str] | None = None) -> Any: ...
 
     def upload_file(self, path: Path) -> tuple[str, int]: ...
 
