@@ -203,3 +203,41 @@ def test_upload_as_external_links(sdk, tmp_path):
     assert (store / ds.id / "d" / "b.txt").read_bytes() == b"bb"
     assert read_tree(Path(got.get_local_copy())) == {"a.txt": b"a", "d/b.txt": b"bb"}
     assert got.verify_dataset_hash() == []
+
+
+def test_rename_and_move_to_project_take_every_version(sdk, tmp_path):
+    p = project()
+    first = final("raw", p, tmp_path)
+    second = Dataset.create(dataset_name="raw", dataset_project=p, parent_datasets=[first])
+    Dataset.rename("clean", dataset_project=p, dataset_name="raw")
+    assert {d["id"] for d in Dataset.list_datasets(p, partial_name="clean",
+                                                   only_completed=False)} == {first.id, second.id}
+    with pytest.raises(NotFound):
+        Dataset.get(dataset_project=p, dataset_name="raw")
+    target = project()
+    Dataset.move_to_project(target, dataset_project=p, dataset_name="clean")
+    got = Dataset.get(dataset_id=second.id)
+    assert (got.project, got.name) == (target, "clean")
+    assert Dataset.get(dataset_project=target, dataset_name="clean").id == second.id
+    with pytest.raises(NotFound):
+        Dataset.rename("x", dataset_project=p, dataset_name="clean")
+    final("taken", target, tmp_path)
+    with pytest.raises(Conflict, match="already has a dataset named 'taken'"):
+        Dataset.rename("taken", dataset_project=target, dataset_name="clean")
+
+
+def test_version_is_settable_on_a_draft_only(sdk, tmp_path):
+    p = project()
+    ds = Dataset.create(dataset_name="v", dataset_project=p)
+    ds.version = "2.5.0"
+    assert ds.version == "2.5.0" and Dataset.get(dataset_id=ds.id).version == "2.5.0"
+    with pytest.raises(InvalidInput):
+        ds.version = ""
+    other = Dataset.create(dataset_name="v", dataset_project=p, dataset_version="3.0")
+    with pytest.raises(Conflict, match="already has version 2.5.0"):
+        other.version = "2.5.0"
+    ds.add_files(tree(tmp_path / "v", {"a": b"a"}))
+    ds.finalize(auto_upload=True)
+    with pytest.raises(Immutable):
+        ds.version = "2.6.0"
+    assert ds.version == "2.5.0"

@@ -416,3 +416,122 @@ def test_a_version_cannot_be_deleted_as_a_plain_task(c):
     assert r.status_code == 409 and "arno data delete" in r.json()["error"]["message"]
     assert c.get(f"{API}/datasets/{v1['id']}").status_code == 200
     assert c.get(f"{API}/datasets/{v2['id']}").json()["parents"] == [v1["id"]]
+
+
+# ---- renaming and moving a dataset, a draft's version string ----------------------------------
+
+
+def _versions(c, project, name):
+    resp = c.get(f"{API}/datasets", params={"project": project, "name": name})
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_rename_and_move_change_every_version(server, c):
+    key, secret = server.user(unique("owner"))
+    name, project = unique(), unique("proj")
+    with server.client(key, secret) as owner:
+        first = create(owner, name, project=project)
+        content = build({"a": b"first"})
+        upload(owner, content.pack)
+        put_manifest(owner, first["id"], content.files)
+        finalize(owner, first["id"])
+        second = create(owner, name, project=project, parents=[first["id"]])
+
+        new_name = unique("renamed")
+        out = owner.patch(f"{API}/datasets/{second['id']}/dataset", json={"name": new_name})
+        assert out.status_code == 200, out.text
+        assert out.json()["name"] == new_name and out.json()["id"] == second["id"]
+        assert _versions(owner, project, name) == []
+        got = _versions(owner, project, new_name)
+        assert {v["id"] for v in got} == {first["id"], second["id"]}
+        assert owner.get(f"{API}/tasks/{first['id']}").json()["name"] == new_name
+
+        moved = unique("moved") + "/sub"
+        out = owner.patch(f"{API}/datasets/{first['id']}/dataset", json={"project": moved})
+        assert out.status_code == 200, out.text
+        assert out.json()["project"] == moved and out.json()["state"] == "final"
+        assert {v["id"] for v in _versions(owner, moved, new_name)} == {first["id"],
+                                                                       second["id"]}
+        task = owner.get(f"{API}/tasks/{second['id']}").json()
+        assert task["project"] == moved
+        # the same dataset name again: still one dataset, its versions continue
+        third = create(owner, new_name, project=moved)
+        assert third["dataset_id"] == first["dataset_id"] and third["version"] == "1.0.2"
+
+
+def test_a_drafts_version_string_changes_a_finals_does_not(c):
+    name = unique()
+    v = create(c, name)
+    out = c.patch(f"{API}/datasets/{v['id']}/dataset", json={"version": "2.0"})
+    assert out.status_code == 200 and out.json()["version"] == "2.0"
+    other = create(c, name, version="3.0")
+    err = _error(c.patch(f"{API}/datasets/{other['id']}/dataset", json={"version": "2.0"}),
+                 409, "conflict")
+    assert "already has version 2.0" in err["message"]
+    content = build({"a": b"v"})
+    upload(c, content.pack)
+    put_manifest(c, v["id"], content.files)
+    finalize(c, v["id"])
+    err = _error(c.patch(f"{API}/datasets/{v['id']}/dataset", json={"version": "2.1"}), 409)
+    assert "finalized" in err["message"]
+    # the same string is no change, final or not
+    assert c.patch(f"{API}/datasets/{v['id']}/dataset", json={"version": "2.0"}).status_code == 200
+    assert c.get(f"{API}/datasets/{v['id']}").json()["version"] == "2.0"
+
+
+def test_rename_onto_a_taken_name_is_409(c):
+    project = unique("proj")
+    a, b = create(c, unique(), project=project), create(c, unique(), project=project)
+    err = _error(c.patch(f"{API}/datasets/{a['id']}/dataset", json={"name": b["name"]}),
+                 409, "conflict")
+    assert b["name"] in err["message"] and project in err["message"]
+    elsewhere = create(c, a["name"], project=unique("proj"))
+    err = _error(c.patch(f"{API}/datasets/{elsewhere['id']}/dataset",
+                         json={"project": project}), 409, "conflict")
+    assert a["name"] in err["message"]
+    assert c.get(f"{API}/datasets/{a['id']}").json()["name"] == a["name"]
+    assert c.get(f"{API}/datasets/{elsewhere['id']}").json()["project"] != project
+
+
+@pytest.mark.parametrize("body", [
+    {}, {"name": ""}, {"name": "   "}, {"name": "x" * 513}, {"project": ""},
+    {"version": ""}, {"version": "v" * 65}, {"name": 3}, {"colour": "red"}, [], "text",
+])
+def test_bad_changes_are_422(c, body):
+    v = create(c, unique())
+    resp = c.patch(f"{API}/datasets/{v['id']}/dataset", json=body)
+    _error(resp, 422)
+    resp = c.patch(f"{API}/datasets/{v['id']}/dataset", content=b"{not json",
+                   headers={"content-type": "application/json"})
+    _error(resp, 422)
+    assert c.get(f"{API}/datasets/{v['id']}").json()["name"] == v["name"]
+
+
+def test_change_of_an_unknown_version_is_404(c):
+    _error(c.patch(f"{API}/datasets/{'0' * 32}/dataset", json={"name": "x"}), 404)
+    _error(c.patch(f"{API}/datasets/nope/dataset", json={"name": "x"}), 404)
+
+
+def test_who_may_rename_a_dataset(server):
+    key, secret = server.user(unique("owner"))
+    okey, osecret = server.user(unique("other"))
+    akey, asecret = server.user(unique("admin"), role="admin")
+    with server.client(key, secret) as owner, server.client(okey, osecret) as other, \
+            server.client(akey, asecret) as admin, \
+            httpx.Client(base_url=server.url, timeout=30) as nobody:
+        v = create(owner, unique())
+        url = f"{API}/datasets/{v['id']}/dataset"
+        _error(nobody.patch(url, json={"name": unique()}), 401)
+        _error(other.patch(url, json={"name": unique()}), 403, "forbidden")
+        _error(other.patch(url, json={"version": "9.9"}), 403, "forbidden")
+        assert owner.get(f"{API}/datasets/{v['id']}").json()["name"] == v["name"]
+        mine = unique()
+        assert owner.patch(url, json={"name": mine}).json()["name"] == mine
+        theirs = unique()
+        assert admin.patch(url, json={"name": theirs, "version": "5.0"}).json()["name"] == theirs
+        # a version by another user in the dataset: only an admin renames it all
+        foreign = create(other, theirs, project=v["project"])
+        _error(owner.patch(url, json={"name": unique()}), 403, "forbidden")
+        assert admin.patch(url, json={"name": mine}).status_code == 200
+        assert other.get(f"{API}/datasets/{foreign['id']}").json()["name"] == mine

@@ -59,7 +59,6 @@ class Dataset(DatasetMeta, DatasetExtras):
     id = property(lambda self: str(self._info["id"]))
     name = property(lambda self: str(self._info["name"]))
     project = property(lambda self: str(self._info["project"]))
-    version = property(lambda self: str(self._info["version"]))
     description = property(lambda self: str(self._info.get("description") or ""))
 
     @property

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from arno.client._dataset_download import _locate
 from arno.client._dataset_files import EMPTY_HASH, LocalFile, hash_one
 from arno.core.errors import ArnoError, Conflict, InvalidInput, NotFound
+from arno.sdk import _context
 
 log = logging.getLogger("arno.dataset")
 
@@ -39,6 +40,36 @@ class DatasetMeta:
 
     def _vid(self) -> str:
         return quote(self.id, safe="")
+
+    # ---- version string, name and project ---------------------------------------------------
+    @property
+    def version(self) -> str:
+        return str(self._info["version"])
+
+    @version.setter
+    def version(self, version: str) -> None:
+        """Set a draft version's version string (``"2.0.1"``); a finalized version's never
+        changes (``Immutable``), and two versions of a dataset never share one (``Conflict``)."""
+        if not isinstance(version, str) or not version.strip():
+            raise InvalidInput("a dataset version must be a non-empty string")
+        self._info = self._session.patch(f"datasets/{self._vid()}/dataset",
+                                         {"version": version})
+
+    @classmethod
+    def rename(cls, new_dataset_name: str, dataset_project: str, dataset_name: str) -> None:
+        """Rename the dataset ``dataset_project``/``dataset_name``: every version of it."""
+        if not new_dataset_name:
+            raise InvalidInput("Dataset.rename needs new_dataset_name")
+        _change(dataset_project, dataset_name, {"name": new_dataset_name})
+
+    @classmethod
+    def move_to_project(cls, new_dataset_project: str, dataset_project: str,
+                        dataset_name: str) -> None:
+        """Move the dataset ``dataset_project``/``dataset_name`` (every version of it) into
+        ``new_dataset_project``, created when it does not exist."""
+        if not new_dataset_project:
+            raise InvalidInput("Dataset.move_to_project needs new_dataset_project")
+        _change(dataset_project, dataset_name, {"project": new_dataset_project})
 
     # ---- tags and description --------------------------------------------------------------
     @property
@@ -156,6 +187,21 @@ class DatasetMeta:
             for path in bad:
                 log.warning("dataset %s: %s does not match its manifest", self.id, path)
         return bad
+
+
+def _change(project: str, name: str, body: dict[str, str]) -> None:
+    """Apply ``body`` to the dataset ``project``/``name`` through any one of its versions."""
+    if not project or not name:
+        raise InvalidInput("name the dataset by dataset_project and dataset_name")
+    session = _context.session()
+    rows = [r for r in session.get("datasets", project=project, name=name, limit=500)
+            if r["name"] == name]
+    exact = [r for r in rows if r["project"] == project.strip("/")]
+    if not exact and len({r["dataset_id"] for r in rows}) == 1:
+        exact = rows  # the project named differently (spaces, slashes) but only one match
+    if not exact:
+        raise NotFound(f"no dataset {name!r} in project {project!r}")
+    session.patch(f"datasets/{quote(exact[0]['id'], safe='')}/dataset", body)
 
 
 def _hash(path: Path, entry: dict[str, Any]) -> str:

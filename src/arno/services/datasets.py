@@ -62,6 +62,7 @@ from arno.services.dataset_query import (
     version_outs,
     version_task,
 )
+from arno.services.datasets_change import DatasetChange, change_dataset
 from arno.services.principal import Principal
 from arno.services.projects import ensure_project
 
@@ -252,6 +253,10 @@ class DatasetService:
                 setattr(row, key, value)
             s.flush()
             return version_outs(s, [row])[0]
+
+    def change(self, vid: str, req: DatasetChange, who: Principal) -> DatasetVersionOut:
+        """Rename or move the dataset, set a draft's version string (``datasets_change``)."""
+        return change_dataset(self.db, vid, req, who)
 
     # ---- the manifest ------------------------------------------------------------------------
     def _record(self, s: Session, row: DatasetVersionRow, own: Files, base: Files) -> None:

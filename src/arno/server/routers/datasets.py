@@ -34,6 +34,7 @@ from arno.core.limits import INT64_MAX
 from arno.server.deps import current_principal, get_services
 from arno.services.container import Services
 from arno.services.dataset_query import DatasetQuery
+from arno.services.datasets_change import DatasetChange
 from arno.services.principal import Principal
 
 router = APIRouter(tags=["datasets"])
@@ -238,6 +239,14 @@ def list_files(vid: str, svc: Svc, who: Who, prefix: str = "", status: str = "al
 @router.post("/datasets/{vid}/finalize", response_model=DatasetVersionOut)
 def finalize(vid: str, svc: Svc, who: Who) -> DatasetVersionOut:
     return svc.datasets.finalize(vid, who)
+
+
+@router.patch("/datasets/{vid}/dataset", response_model=DatasetVersionOut)
+def change(vid: str, body: DatasetChange, svc: Svc, who: Who) -> DatasetVersionOut:
+    """Rename or move the whole dataset (``name``, ``project``: every version; 409 when the
+    project already has a dataset of that name) and set this draft version's ``version`` (409
+    once final, or when another version has it). The owner of every version, or an admin."""
+    return svc.datasets.change(vid, body, who)
 
 
 @router.delete("/datasets/{vid}", status_code=204)
