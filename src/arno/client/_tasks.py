@@ -105,6 +105,8 @@ class TaskClient:
         if max_retries is not None:
             body["max_retries"] = max_retries
         info: dict[str, Any] = self.session.post(_path(task_id, "enqueue"), body)
+        # the task keeps the queue it was sent to (get_executed_queue) after it leaves it
+        info.update(self.patch(task_id, {"runtime": {"queue": queue}}))
         return info
 
     def dequeue(self, task_id: str) -> dict[str, Any]:
@@ -167,4 +169,35 @@ class TaskClient:
     def console(self, task_id: str, *, limit: int, tail: bool = True) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.session.get(_path(task_id, "console"), limit=limit,
                                                       tail=tail)
+        return rows
+
+    def delete_artifact(self, task_id: str, name: str) -> None:
+        self.session.delete(_path(task_id, "artifacts", quote(name, safe="")))
+
+    # ---- around a task: projects, queues, workers ------------------------------------------
+    def projects(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.session.get("projects")
+        return rows
+
+    def project(self, ref: str) -> dict[str, Any]:
+        """A project by id or by its full name."""
+        info: dict[str, Any] = self.session.get("projects/" + quote(ref, safe="/"))
+        return info
+
+    def queue(self, ref: str) -> dict[str, Any]:
+        """A queue by id or name (with its ``length``)."""
+        info: dict[str, Any] = self.session.get("queues/" + quote(ref, safe=""))
+        return info
+
+    def queues(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.session.get("queues")
+        return rows
+
+    def queue_entries(self, ref: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.session.get("queues/" + quote(ref, safe="") +
+                                                      "/entries")
+        return rows
+
+    def workers(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.session.get("workers")
         return rows

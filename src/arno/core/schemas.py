@@ -178,6 +178,9 @@ class TaskUpdate(_Model):
     user_properties: JsonObject | None = None
     runtime: JsonObject | None = None
     last_iteration: Int64 | None = None
+    project: str | None = Field(default=None, min_length=1, max_length=512)
+    """Move the task to this project (by name; made when missing)."""
+    parent_id: Id | None = None
 
     @field_validator("tags")
     @classmethod

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from arno.client._tasks import TaskClient
 from arno.core.errors import ArnoError, InvalidInput, NotFound
 from arno.core.status import TaskStatus, TaskType
-from arno.sdk import _context, _environment
+from arno.sdk import _context, _environment, _task_more
 from arno.sdk._task_exit import ExitWatch
+from arno.sdk._task_more import TaskMore
 from arno.sdk._task_params import TaskParameters, split_key
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def _arg_filter(option: bool | dict[str, bool]) -> dict[str, bool] | None:
     return {k.lstrip("-"): bool(v) for k, v in option.items()}
 
 
-class Task:
+class Task(TaskMore):
     """A task (experiment run). Create one with :meth:`init`; look one up with
     :meth:`get_task` or :meth:`get_tasks`."""
 
@@ -139,7 +140,7 @@ class Task:
                 raise InvalidInput("output_uri takes a URL or True/False")
             cfg = _context.config()
             if offline is None:
-                offline = cfg.offline
+                offline = cfg.offline or _task_more.offline_default()
             if cfg.task_id and not offline:
                 task = cls._resume_for_agent(cfg.task_id)
             else:
@@ -155,6 +156,7 @@ class Task:
             streams = bool(auto_connect_streams) and not cfg.agent_console
             task._start(streams, bool(auto_resource_monitoring), args_filter is not None,
                         monitor_interval)
+            _task_more.seed_now()
             cls._current = task
             return task
 
@@ -214,6 +216,7 @@ class Task:
         """The background capture is done: store the whole record (git, requirements)."""
         if self._closed and not self._session.offline and self._capture is None:
             return
+        script = _task_more.as_standalone(script, self._capture)
         try:
             self._client.patch(self.id, {"script": script})
         except ArnoError as exc:
@@ -312,9 +315,6 @@ class Task:
     def get_project_name(self) -> str:
         return str(self._info.get("project", ""))
 
-    def get_project_id(self) -> str:
-        return self.project
-
     @property
     def task_type(self) -> str:
         return str(self._info.get("type", ""))
@@ -326,6 +326,10 @@ class Task:
     @property
     def comment(self) -> str:
         return str(self._info.get("comment", ""))
+
+    @comment.setter
+    def comment(self, value: str) -> None:
+        self.set_comment(value)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -452,12 +456,19 @@ class Task:
         return task.id if isinstance(task, Task) else str(task)
 
     # ---- parameters --------------------------------------------------------------------------
-    def connect(self, mutable: Any, name: str | None = None) -> Any:
+    def connect(self, mutable: Any, name: str | None = None,
+                ignore_remote_overrides: bool = False) -> Any:
         """Record ``mutable``'s values as hyperparameters and return it with the values the
         server holds. Dicts (nested keys become "a/b"), argparse namespaces (section "Args"),
         ``arno.task_parameters.TaskParameters`` and plain objects (their public attributes)
         are supported."""
-        return self._parameters.connect(mutable, name)
+        if not ignore_remote_overrides:
+            return self._parameters.connect(mutable, name)
+        remote, self._parameters.remote = self._parameters.remote, None
+        try:
+            return self._parameters.connect(mutable, name)
+        finally:
+            self._parameters.remote = remote
 
     @staticmethod
     def _plain_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -595,7 +606,8 @@ class Task:
     def set_name(self, name: str) -> None:
         self._patch({"name": name})
 
-    rename = set_name
+    def rename(self, new_name: str) -> None:
+        self.set_name(new_name)
 
     def set_task_type(self, task_type: str | TaskType) -> None:
         self._patch({"type": TaskType(task_type).value})
@@ -691,11 +703,27 @@ class Task:
         return {v["name"]: decode_float(v["value"])
                 for v in self._client.single_values(self.id)}
 
+    def get_all_reported_scalars(self, x_axis: str = "iter"
+                                 ) -> dict[str, dict[str, dict[str, list[float]]]]:
+        """Every point of every scalar series, not thinned."""
+        return self.get_reported_scalars(0, x_axis)
+
+    def get_reported_single_value(self, name: str) -> float | None:
+        return self.get_reported_single_values().get(name)
+
     def get_reported_plots(self, max_iterations: int | None = None) -> list[dict[str, Any]]:
         return self._client.plots(self.id)
 
-    def get_debug_samples(self, title: str | None = None) -> list[dict[str, Any]]:
-        return self._client.debug_samples(self.id, title)
+    def get_debug_samples(self, title: str | None = None, series: str | None = None,
+                          n_last_iterations: int | None = None) -> list[dict[str, Any]]:
+        """Debug samples of ``title`` (every title if None), of ``series`` if given, from
+        the last ``n_last_iterations`` iterations if given."""
+        rows = [r for r in self._client.debug_samples(self.id, title)
+                if series is None or r["variant"] == series]
+        if n_last_iterations:
+            keep = sorted({r["iteration"] for r in rows})[-int(n_last_iterations):]
+            rows = [r for r in rows if r["iteration"] in keep]
+        return rows
 
     def get_reported_console_output(self, number_of_reports: int = 1) -> list[str]:
         """The last ``number_of_reports`` console lines, oldest first."""
@@ -748,6 +776,8 @@ class Task:
         """Flush what was reported, then mark the task completed."""
         self.flush(wait_for_uploads=True)
         self._set_status(TaskStatus.completed, status_message or "", force)
+        if (self._info.get("runtime") or {}).get("publish_on_completion"):
+            self._set_status(TaskStatus.published)
 
     def completed(self, ignore_errors: bool = True) -> None:
         self.mark_completed(ignore_errors=ignore_errors)
@@ -761,8 +791,9 @@ class Task:
         self.flush(wait_for_uploads=True)
         self._set_status(TaskStatus.stopped, status_message or "", force)
 
-    def stopped(self, ignore_errors: bool = True, force: bool = False) -> None:
-        self.mark_stopped(force=force)
+    def stopped(self, ignore_errors: bool = True, force: bool = False,
+                status_reason: str | None = None, status_message: str | None = None) -> None:
+        self.mark_stopped(force=force, status_message=status_message or status_reason)
 
     def publish(self, ignore_errors: bool = True) -> None:
         self._set_status(TaskStatus.published)
@@ -772,8 +803,8 @@ class Task:
         if set_started_on_success:
             self._set_status(TaskStatus.in_progress)
 
-    def set_archived(self, archived: bool = True) -> None:
-        self._info.update(self._client.archive(self.id, archived))
+    def set_archived(self, archive: bool = True) -> None:
+        self._info.update(self._client.archive(self.id, archive))
 
     def get_archived(self) -> bool:
         return bool(self.reload()._info.get("archived"))
@@ -783,9 +814,9 @@ class Task:
                force: bool = False) -> bool:
         try:
             self._client.delete(self.id, force=force)
-        except ArnoError:
+        except ArnoError as exc:
             if raise_on_error:
-                raise
+                raise Task.DeleteError(f"could not delete task {self.id}: {exc}") from exc
             return False
         return True
 
@@ -887,7 +918,7 @@ class Task:
         cls,
         project_name: str | None = None,
         task_name: str | None = None,
-        task_type: str | TaskType = TaskType.training,
+        task_type: str | TaskType | None = None,
         repo: str | None = None,
         branch: str | None = None,
         commit: str | None = None,
@@ -937,7 +968,8 @@ class Task:
             if docker_bash_setup_script:
                 runtime["container"]["setup_script"] = docker_bash_setup_script
         body = {
-            "project": project_name, "name": task_name, "type": TaskType(task_type).value,
+            "project": project_name, "name": task_name,
+            "type": TaskType(task_type or TaskType.training).value,
             "status": TaskStatus.created.value,
             "script": {k: v for k, v in info.items() if v is not None},
             "runtime": runtime,
@@ -966,6 +998,8 @@ class Task:
         if self._attached and self.status == TaskStatus.in_progress and not self._under_agent():
             try:
                 self._set_status(TaskStatus.completed)
+                if (self._info.get("runtime") or {}).get("publish_on_completion"):
+                    self._set_status(TaskStatus.published)
             except ArnoError:
                 pass
         if self._exit_watch is not None:

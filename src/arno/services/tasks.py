@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from arno.core.errors import Conflict, Immutable, NotFound
+from arno.core.errors import Conflict, Immutable, InvalidInput, NotFound
 from arno.core.ids import as_utc, is_id, utcnow
 from arno.core.schemas import (
     CloneRequest,
@@ -36,6 +36,7 @@ from arno.db.models import (
     UserRow,
 )
 from arno.services.principal import Principal
+from arno.services.projects import ensure_project
 from arno.services.task_create import TaskCreator
 
 
@@ -231,6 +232,12 @@ class TaskService:
                 row.runtime = {**(row.runtime or {}), **req.runtime}
             if req.last_iteration is not None:
                 row.last_iteration = max(row.last_iteration or 0, req.last_iteration)
+            if req.project is not None:
+                row.project_id = ensure_project(s, req.project, row.owner_id).id
+            if req.parent_id is not None:
+                if req.parent_id == row.id:
+                    raise InvalidInput("a task cannot be its own parent")
+                row.parent_id = get_task_row(s, req.parent_id).id
             row.updated_at = utcnow()
             return task_out(row, *_names(s, row))
 

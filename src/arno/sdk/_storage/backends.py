@@ -295,6 +295,16 @@ class FsspecBackend:
         return out
 
 
+_BUCKETS: dict[str, dict[str, Any]] = {}
+"""Per-bucket settings given in this process (``Task.setup_aws_upload``), over config.toml."""
+
+
+def register_bucket(bucket: str, settings: dict[str, Any]) -> None:
+    """Use ``settings`` (``key``, ``secret``, ``token``, ``endpoint_url``, ``region``) for
+    ``bucket`` in this process, over what ``config.toml`` says."""
+    _BUCKETS[bucket] = {k: v for k, v in settings.items() if v not in (None, "")}
+
+
 def s3_options(config_file: dict[str, Any], bucket: str) -> dict[str, Any]:
     """s3fs options from ``config.toml``::
 
@@ -311,6 +321,7 @@ def s3_options(config_file: dict[str, Any], bucket: str) -> dict[str, Any]:
     table = dict(config_file.get("storage", {}).get("s3", {}))
     per_bucket = table.pop("buckets", {}).get(bucket, {})
     table.update(per_bucket)
+    table.update(_BUCKETS.get(bucket, {}))
     opts: dict[str, Any] = {"use_listings_cache": False}
     for name in ("key", "secret", "token", "anon"):
         if table.get(name) not in (None, ""):

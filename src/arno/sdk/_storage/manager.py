@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -101,6 +102,24 @@ def _uploader() -> ThreadPoolExecutor:
 
 class StorageManager:
     """Files by URL: download with a cache, upload, list. Class methods only."""
+
+    @classmethod
+    def get_stream(cls, remote_url: str, chunk_size: int | None = None) -> Iterator[bytes]:
+        """The bytes of ``remote_url``'s file in chunks of ``chunk_size`` (64 KiB by default),
+        read from its local copy (downloaded into the cache first when remote)."""
+        if chunk_size is not None and chunk_size <= 0:
+            raise InvalidInput(f"chunk_size must be positive, got {chunk_size}")
+        path = Path(cls.get_local_copy(remote_url, extract_archive=False))
+        if path.is_dir():
+            raise InvalidInput(f"{remote_url} is a folder; get_stream reads one file")
+        size = chunk_size or 1 << 16
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as fh:
+                while chunk := fh.read(size):
+                    yield chunk
+
+        return chunks()
 
     @classmethod
     def get_local_copy(cls, remote_url: str, cache_context: str | None = None,
