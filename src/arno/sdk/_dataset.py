@@ -30,6 +30,9 @@ from arno.core.errors import Conflict, Immutable, InvalidInput, NotFound, Server
 from arno.sdk import _context
 from arno.sdk._dataset_extras import DatasetExtras, FileEntry, forget_local
 from arno.sdk._dataset_meta import DatasetMeta
+from arno.sdk._dataset_offline import DatasetOffline
+from arno.sdk._dataset_offline import active as _offline
+from arno.sdk._dataset_offline import new_session as _offline_session
 from arno.sdk._dataset_state import (
     Working,
     delete_links,
@@ -43,7 +46,7 @@ from arno.sdk._dataset_state import (
 log = logging.getLogger("arno.dataset")
 
 
-class Dataset(DatasetMeta, DatasetExtras):
+class Dataset(DatasetMeta, DatasetExtras, DatasetOffline):
     """One version of a dataset. Make one with :meth:`create`, find one with :meth:`get`."""
 
     def __init__(self, session: Any, info: dict[str, Any]) -> None:
@@ -100,8 +103,9 @@ class Dataset(DatasetMeta, DatasetExtras):
         description: str | None = None,
     ) -> Dataset:
         """A new draft version. With ``parent_datasets`` it starts with their files (merged in
-        order) and records them as its lineage; the project defaults to the first parent's."""
-        session = _context.session()
+        order) and records them as its lineage; the project defaults to the first parent's.
+        Offline (:meth:`set_offline`) it is recorded in a local folder, without parents."""
+        session = _offline_session() if _offline() else _context.session()
         parents = [p.id if isinstance(p, Dataset) else str(p) for p in parent_datasets or []]
         if not dataset_name:
             raise InvalidInput("Dataset.create needs dataset_name")
@@ -451,6 +455,11 @@ class Dataset(DatasetMeta, DatasetExtras):
                 raise InvalidInput("upload(upload_as_external_links=True) needs output_url: "
                                    "where to put the files")
             upload_as_links(state, f"{output_url.rstrip('/')}/{self.id}")
+        if getattr(self._session, "offline", False):  # the bytes go into the offline folder
+            self._session.keep(state)
+            self._info = self._session.get(f"datasets/{quote(self.id, safe='')}")
+            self._forget_pending(state)
+            return
         pack_size = int(chunk_size * (1 << 20)) if chunk_size else PACK_SIZE
         spans = state.spans()
         with ProgressBar(show_progress) as bar:
@@ -459,6 +468,9 @@ class Dataset(DatasetMeta, DatasetExtras):
         self._info = put_manifest(self._session, self.id, state.entries(), spans,
                                   pack_size=pack_size)
         self._sent_manifest = self._info.get("manifest_hash")
+        self._forget_pending(state)
+
+    def _forget_pending(self, state: Working) -> None:
         state.sources.clear()
         state.dirty = False
         self._draft_path().unlink(missing_ok=True)
