@@ -100,6 +100,9 @@ def test_offline_refuses_what_needs_the_server(offline, tmp_path):
     with pytest.raises(InvalidInput, match="cannot have parent_datasets"):
         Dataset.create(dataset_name="child", dataset_project=project(),
                        parent_datasets=["0" * 32])
+    with pytest.raises(InvalidInput, match="needs dataset_project"):
+        Dataset.create(dataset_name="nowhere")
+    assert not (Path(os.environ["ARNO_HOME"]) / "offline" / "datasets").exists()
     ds = Dataset.create(dataset_name="empty", dataset_project=project())
     with pytest.raises(InvalidInput, match="nothing to finalize"):
         ds.finalize()

@@ -105,10 +105,18 @@ class Dataset(DatasetMeta, DatasetExtras, DatasetOffline):
         """A new draft version. With ``parent_datasets`` it starts with their files (merged in
         order) and records them as its lineage; the project defaults to the first parent's.
         Offline (:meth:`set_offline`) it is recorded in a local folder, without parents."""
-        session = _offline_session() if _offline() else _context.session()
         parents = [p.id if isinstance(p, Dataset) else str(p) for p in parent_datasets or []]
         if not dataset_name:
             raise InvalidInput("Dataset.create needs dataset_name")
+        if not _offline():
+            session = _context.session()
+        elif parents:
+            raise InvalidInput("an offline dataset version cannot have parent_datasets: "
+                               "their files cannot be read without the server")
+        elif not dataset_project:
+            raise InvalidInput("Dataset.create needs dataset_project")
+        else:
+            session = _offline_session()
         project = dataset_project
         if not project and parents:
             project = session.get(f"datasets/{quote(parents[0], safe='')}")["project"]

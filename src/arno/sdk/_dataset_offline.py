@@ -114,9 +114,8 @@ class OfflineDatasetSession:
     # ---- the requests a Dataset makes ------------------------------------------------------
     def post(self, path: str, body: Any = None, *, retry: bool | None = None) -> Any:
         if path == "datasets" and not self.info:
-            if body.get("parents"):
-                raise InvalidInput("an offline dataset version cannot have parent_datasets: "
-                                   "their files cannot be read without the server")
+            if body.get("parents"):  # pragma: no cover - Dataset.create refuses them first
+                raise InvalidInput("an offline dataset version cannot have parents")
             self.requested_version = body.get("version")
             self.info = {
                 "id": self.root.name, "dataset_id": None, "name": body["name"],
