@@ -104,11 +104,11 @@ def test_an_upload_onto_a_full_disk_fails_clearly_and_a_retry_succeeds(full, tmp
     assert error["code"] == "insufficient_storage"
     assert "space" in error["message"] and "Traceback" not in r.text
 
-    # the SDK raises it
+    # the SDK raises it (a synchronous upload; in the background the file waits in the spool)
     task = Task.init(project_name="faults", task_name=f"disk full {uuid.uuid4().hex[:6]}",
                      auto_connect_streams=False, auto_resource_monitoring=False)
     with pytest.raises(ArnoError) as raised:
-        task.upload_artifact("weights", artifact_object=src)
+        task.upload_artifact("weights", artifact_object=src, wait_on_upload=True)
     assert "space" in str(raised.value)
     assert srv.alive()
 
@@ -124,7 +124,7 @@ def test_an_upload_onto_a_full_disk_fails_clearly_and_a_retry_succeeds(full, tmp
 
     # space freed: the same call goes through, and the artifact reads back whole
     filler.unlink()
-    task.upload_artifact("weights", artifact_object=src)
+    task.upload_artifact("weights", artifact_object=src, wait_on_upload=True)
     copy = Path(task.artifacts["weights"].get_local_copy())
     assert copy.read_bytes() == data
     assert bad_blobs(store) == []
