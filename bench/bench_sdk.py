@@ -183,13 +183,13 @@ def enqueue_to_first_line(tmp: Path, runs: int) -> None:
 
 def main() -> None:
     args = c.parser(__doc__.splitlines()[0]).parse_args()
-    runs = 5 if args.quick else 15
+    runs = 3 if args.quick else 15
     c.machine_note()
     imports(runs, args.no_peer)
     with c.workdir("sdk") as tmp:
         task_init(tmp, runs, args.no_peer)
     with c.workdir("sdk-agent") as tmp:
-        enqueue_to_first_line(tmp, 5 if args.quick else 10)
+        enqueue_to_first_line(tmp, 3 if args.quick else 10)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ NUMBER = r"[0-9][0-9.e+-]*"
 PEER_LINE = re.compile(rf"^(?P<name>\w+): ours (?P<ours>{NUMBER}), peer (?P<peer>{NUMBER}|n/a), "
                        rf"ratio (?P<ratio>{NUMBER}|n/a)\b", re.M)
 POSTGRES_URL = os.environ.get("ARNO_TEST_POSTGRES_URL")
-MLFLOW_VERSION = "3.17.2"  # the version of the figures in bench/README.md
 
 LOAD = ["load_scalar_points_per_s", "load_scalar_batch_p50_ms", "load_scalar_batch_p99_ms",
         "load_enqueue_to_agent_p50_ms", "load_enqueue_to_agent_p99_ms", "load_ui_table_p50_ms",
@@ -41,7 +40,10 @@ EXPECTED = {
     "bench_ingest.py": ["ingest_points_per_s"],
     "bench_report_call.py": ["report_scalar_median_us", "report_scalar_p99_us"],
     "bench_history.py": ["history_10k_sdk_ms", "history_10k_raw_get_ms"],
-    "bench_tasks.py": ["create_tasks_per_s", "list_5k_sorted_by_metric_ms"],
+    "bench_tasks.py": ["create_tasks_per_s", "create_tasks_batch_per_s",
+                       "list_5k_sorted_by_metric_ms"],
+    "bench_sdk.py": ["sdk_import_ms", "sdk_import_vs_mlflow_ms", "task_init_laptop_ms",
+                     "task_init_under_agent_ms", "enqueue_to_first_line_after_task_init_p50_ms"],
     "bench_idle.py": ["idle_rss_mb_after_1s", "start_to_healthy_fresh_s",
                       "start_to_healthy_second_s"],
     "bench_durability.py": ["durability_points_lost", "durability_points_duplicated",
@@ -102,30 +104,18 @@ def test_benchmark_prints_its_figures(script: str) -> None:
 # ---- one benchmark against its peer -------------------------------------------------------
 
 
-def _mlflow_python(cache: Path) -> str:
-    """MLflow's interpreter: ``$ARNO_BENCH_MLFLOW_PYTHON`` or the benchmarks' default when it
-    imports mlflow, else a venv of its own under ``cache`` made with uv (about 20 s from uv's
-    package cache, minutes from the registry; kept for the next run)."""
-    for candidate in (os.environ.get("ARNO_BENCH_MLFLOW_PYTHON"), "/work/mlflow-venv/bin/python",
-                      str(cache / "bin" / "python")):
-        if candidate and Path(candidate).exists() and subprocess.run(
-                [candidate, "-c", "import mlflow"], capture_output=True, timeout=120
-        ).returncode == 0:
-            return candidate
-    uv = Path(sys.executable).with_name("uv")
-    if not uv.exists():
-        pytest.skip("no MLflow venv and no uv to make one: the peer run is skipped")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    made = subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(cache)],
-                          env=env, capture_output=True, text=True, timeout=120)
-    if made.returncode == 0:
-        made = subprocess.run([str(uv), "pip", "install", "-q", "--python",
-                               str(cache / "bin" / "python"), f"mlflow=={MLFLOW_VERSION}"],
-                              env=env, capture_output=True, text=True, timeout=600)
-    if made.returncode != 0:
-        pytest.skip(f"MLflow could not be installed for the peer run: {made.stderr[-500:]}")
-    return str(cache / "bin" / "python")
+def _mlflow_python() -> str:
+    """MLflow's interpreter, as the benchmarks find or make it (``$ARNO_BENCH_MLFLOW_PYTHON``,
+    else a venv of their own under the user's cache directory, made once)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(BENCH))
+    python = _common.mlflow_python()
+    if python is None:
+        pytest.skip("MLflow could not be installed for the peer run (see the output above)")
+    return python
 
 
 @pytest.mark.slow
@@ -133,7 +123,7 @@ def _mlflow_python(cache: Path) -> str:
 def test_the_load_benchmark_runs_against_its_peer() -> None:
     """bench_load.py --quick with MLflow's server under the same scalar load: the scalar
     figures carry a peer value and a ratio, the others say n/a."""
-    python = _mlflow_python(Path.home() / ".cache" / "arno-bench" / "mlflow-venv")
+    python = _mlflow_python()
     env = _env(ARNO_BENCH_MLFLOW_PYTHON=python)
     env.pop("ARNO_TEST_POSTGRES_URL", None)  # SQLite only: the peer is what is tested here
     out = _run("bench_load.py", env=env, timeout=800)
