@@ -41,7 +41,7 @@ import _common as c  # noqa: E402
 THREADS = 4
 BATCH = 100
 
-OURS_CREATE = """
+CLIENT_PRELUDE = """
 import json, sys, threading, time, uuid
 from concurrent.futures import ThreadPoolExecutor
 import httpx
@@ -51,12 +51,14 @@ args = json.loads(sys.argv[1])
 cfg = load_config()
 local = threading.local()
 
-def http():
+def http():  # one client per thread
     if not hasattr(local, "c"):
         local.c = httpx.Client(base_url=cfg.host, auth=(cfg.access_key, cfg.secret_key),
-                               timeout=60)
+                               timeout=args["http_timeout"])
     return local.c
+"""
 
+OURS_CREATE = CLIENT_PRELUDE + """
 deadline = time.perf_counter() + args["budget"]
 done = []
 
@@ -87,22 +89,7 @@ total = http().get("/api/v1/tasks", params={"project": "bench/tasks", "limit": 1
 json.dump({"seconds": seconds, "created": len(done), "total": total}, open(sys.argv[2], "w"))
 """
 
-OURS_BATCH = """
-import json, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor
-import httpx
-from arno.client import load_config
-
-args = json.loads(sys.argv[1])
-cfg = load_config()
-local = threading.local()
-
-def http():
-    if not hasattr(local, "c"):
-        local.c = httpx.Client(base_url=cfg.host, auth=(cfg.access_key, cfg.secret_key),
-                               timeout=120)
-    return local.c
-
+OURS_BATCH = CLIENT_PRELUDE + """
 def one(b):
     first = b * args["size"]
     r = http().post("/api/v1/tasks/batch", json={"tasks": [
@@ -288,7 +275,7 @@ def main() -> None:
             cpu0 = c.cpu_seconds(srv.proc.pid)
             r = c.run_client(sys.executable, OURS_CREATE, env,
                              {"tasks": n_create, "threads": THREADS,
-                              "budget": 30 if args.quick else 90}, cwd=tmp)
+                              "budget": 30 if args.quick else 90, "http_timeout": 60}, cwd=tmp)
             server_cpu = c.cpu_seconds(srv.proc.pid) - cpu0
             if r["total"] != r["created"]:
                 raise SystemExit(f"ours: {r['total']} tasks listed, {r['created']} made")
@@ -303,7 +290,8 @@ def main() -> None:
             # after the listing, which counts on every task having a metric
             cpu0 = c.cpu_seconds(srv.proc.pid)
             b = c.run_client(sys.executable, OURS_BATCH, env,
-                             {"tasks": n_create, "threads": THREADS, "size": BATCH}, cwd=tmp)
+                             {"tasks": n_create, "threads": THREADS, "size": BATCH,
+                              "http_timeout": 120}, cwd=tmp)
             batch_cpu = c.cpu_seconds(srv.proc.pid) - cpu0
             if b["total"] != b["created"] or b["created"] != n_create:
                 raise SystemExit(f"ours: {b['total']} batch tasks listed, {b['created']} made")

@@ -7,8 +7,9 @@ what its calls need.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from arno.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from arno.client._config import ClientConfig, load_config, write_config
@@ -58,10 +59,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'arno.client' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"arno.client.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names("arno.client", globals(), _WHERE)

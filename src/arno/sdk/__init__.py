@@ -6,8 +6,9 @@ and nothing of datasets, plots or storage.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from arno.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from arno.sdk._artifacts import Artifact
@@ -30,27 +31,10 @@ _WHERE = {
 __all__ = ["Artifact", "Dataset", "Logger", "NotConfigured", "StorageManager", "Task",
            "set_session"]
 
-_hooked = False
+__getattr__ = lazy_names("arno.sdk", globals(), _WHERE)
 
+# argparse is watched from the SDK's import on, so arguments parsed before ``Task.init`` are
+# recorded too.
+from arno.sdk._task import install_argparse_hook  # noqa: E402 - after the lazy names
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'arno.sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"arno.sdk.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def _watch_argparse() -> None:
-    """argparse is watched from the SDK's import on, so arguments parsed before
-    ``Task.init`` are recorded too."""
-    global _hooked
-    if not _hooked:
-        _hooked = True
-        from arno.sdk._task import install_argparse_hook
-
-        install_argparse_hook()
-
-
-_watch_argparse()
+install_argparse_hook()
