@@ -42,7 +42,7 @@ CAPTURE_WAIT = 10.0
 FRAMEWORKS = frozenset({
     "matplotlib", "tensorboard", "tensorboardx", "pytorch", "tensorflow", "keras", "xgboost",
     "lightgbm", "catboost", "scikit", "sklearn", "joblib", "fastai", "hydra", "detect_repository",
-    "megengine", "jsonargparse", "onnx", "pickle", "transformers",
+    "megengine", "jsonargparse", "onnx", "pickle", "transformers", "click", "dotenv",
 })
 """Names ``auto_connect_frameworks`` takes in its dict form."""
 
@@ -251,6 +251,9 @@ class Task(TaskMore):
             _environment.patch_argparse(self._on_argparse)
         self._exit_watch = ExitWatch(self._end, self.close)
         self._exit_watch.install()
+        from arno.sdk import _frameworks
+
+        _frameworks.install()
 
     def _start_monitor(self, interval: float) -> None:
         from arno.sdk._monitor import MachineMonitor
@@ -989,6 +992,9 @@ class Task(TaskMore):
         install_argparse_hook()  # back to the hook that works without a task
         if self._capture is not None:
             self._capture.wait(CAPTURE_WAIT)
+        from arno.sdk import _frameworks
+
+        _frameworks.task_closing(self)
         if self._registry is not None:
             self._registry.close()
         if self._reporter is not None:
