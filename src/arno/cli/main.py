@@ -43,7 +43,7 @@ def _register() -> None:
     import importlib
 
     for name in ("login", "users", "keys", "projects", "tasks", "artifacts", "agent", "queues",
-                 "workers", "execute", "data", "spool"):
+                 "workers", "execute", "data", "spool", "models", "imports"):
         try:
             module = importlib.import_module(f"arno.cli.{name}")
         except ModuleNotFoundError as exc:
