@@ -448,3 +448,89 @@ __all__ = [
     "UniqueConstraint",
     "WorkerRow",
 ]
+
+
+# ---- the model registry -------------------------------------------------------------------------
+
+
+class ModelRow(Base):
+    """A registered model: its weights are in Arno (pieces in dataset packs, listed by a
+    manifest blob) or at a registered URI; once published it never changes (tags and comment
+    aside)."""
+
+    __tablename__ = "models"
+    id: Mapped[str] = _id_column()
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    name: Mapped[str] = mapped_column(String(512))
+    framework: Mapped[str] = mapped_column(String(64), default="")
+    task_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL", name="fk_models_task_id"))
+    """The task that created the model; NULL once that task is deleted."""
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_task_id: Mapped[str | None] = mapped_column(String(32))
+    """The task whose run created the model (with its run credential), if any."""
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    system_tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """label -> integer id."""
+    design: Mapped[str] = mapped_column(Text, default="")
+    """The model's configuration text (a configuration dict is stored as its JSON text)."""
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """key -> {"key", "type", "value"}."""
+    uri: Mapped[str] = mapped_column(Text, default="")
+    """``arno://models/<id>`` for weights stored in Arno, else the registered URI."""
+    weights_manifest: Mapped[str | None] = mapped_column(String(64))
+    weights_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    weights_files: Mapped[int] = mapped_column(Integer, default=0)
+    weights_hash: Mapped[str | None] = mapped_column(String(64))
+    """BLAKE3 of the single weights file, or the manifest's hash for a package."""
+    package: Mapped[bool] = mapped_column(Boolean, default=False)
+    iteration: Mapped[int | None] = mapped_column(BigInteger)
+    parent_id: Mapped[str | None] = mapped_column(String(32))
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (
+        Index("ix_models_project_created", "project_id", "created_at"),
+        Index("ix_models_task_id", "task_id"),
+        Index("ix_models_name", "name"),
+        Index("ix_models_created_at", "created_at"),
+    )
+
+
+class ModelTagRow(Base):
+    """One row per tag of a model (kept in step with ``ModelRow.tags``) for tag filters."""
+
+    __tablename__ = "model_tags"
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(256), primary_key=True)
+    __table_args__ = (Index("ix_model_tags_tag", "tag", "model_id"),)
+
+
+class ModelUseRow(Base):
+    """A task's input model, under a name of the task's choosing."""
+
+    __tablename__ = "model_uses"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_model_uses_model_id", "model_id"),)
+
+
+class ModelPackRefRow(Base):
+    """A pack a model's weights need; dataset garbage collection treats it as live."""
+
+    __tablename__ = "model_pack_refs"
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    pack_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    __table_args__ = (Index("ix_model_pack_refs_pack_hash", "pack_hash"),)
+
+
+__all__ += ["ModelPackRefRow", "ModelRow", "ModelTagRow", "ModelUseRow"]

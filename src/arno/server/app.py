@@ -26,6 +26,7 @@ from arno.server.routers import (
     datasets,
     events,
     health,
+    models,
     projects,
     queues,
     tasks,
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
-    for module in (users, projects, tasks, events, artifacts, queues, datasets):
+    for module in (users, projects, tasks, events, artifacts, queues, datasets, models):
         api.include_router(module.router)
 
     @api.get("/openapi.json", include_in_schema=False)

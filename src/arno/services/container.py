@@ -20,6 +20,8 @@ from arno.services.dataset_browse import DatasetBrowser
 from arno.services.dataset_packs import DatasetPackService
 from arno.services.datasets import DatasetService
 from arno.services.events import EventService
+from arno.services.model_query import ModelQueryService
+from arno.services.models import ModelService
 from arno.services.overview import OverviewService
 from arno.services.projects import ProjectService
 from arno.services.queues import QueueService
@@ -67,6 +69,8 @@ class Services:
         self.dataset_packs = DatasetPackService(
             self.db, self.store, grace_seconds=settings.dataset_gc_grace_seconds)
         self.datasets = DatasetService(self.db, self.store, self.dataset_packs)
+        self.models = ModelService(self.db, self.store, self.dataset_packs)
+        self.model_query = ModelQueryService(self.db)
         self.dataset_browser = DatasetBrowser(self.db, self.store, self.datasets.manifests)
         self.compare = CompareService(self.tasks)
         self.actions = TaskActions(self.tasks, self.events, self.queues)

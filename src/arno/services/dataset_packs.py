@@ -1,11 +1,12 @@
 """Dataset packs: accepting one (every member verified), finding pieces, reading packs, and
 garbage collection.
 
-Garbage is a pack no version refers to that is older than the grace period. It is deleted,
-row and blob, inside one write transaction that holds the pack's row; a manifest PUT holds the
-rows of the packs it names (see ``hold_packs``), so each sees the other's work whole: either
-the pack is gone before the manifest names it (and the client uploads it again) or the
-manifest's reference protects it.
+Garbage is a pack no version and no model refers to that is older than the grace period. It
+is deleted, row and blob, inside one write transaction that holds the pack's row; a manifest
+PUT holds the rows of the packs it names (see ``hold_packs``), so each sees the other's work
+whole: either the pack is gone before the manifest names it (and the client uploads it again)
+or the manifest's reference protects it. Setting a model's weights holds its packs the same
+way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import Table, delete, exists, select
+from sqlalchemy import Table, and_, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from arno.core.errors import InvalidInput, NotFound, ServerUnavailable
 from arno.core.ids import utcnow
 from arno.core.packs import Member, MemberError, check_members, read_index
 from arno.db.engine import Database
-from arno.db.models import ArtifactRow, DatasetPackRefRow, DatasetPackRow
+from arno.db.models import ArtifactRow, DatasetPackRefRow, DatasetPackRow, ModelPackRefRow
 from arno.services.dataset_manifests import Piece, find_pieces, insert_pieces, stored_pieces
 from arno.services.principal import Principal
 
@@ -125,7 +126,7 @@ class DatasetPackService:
 
     # ---- garbage --------------------------------------------------------------------------
     def collect(self, scope: Iterable[str] | None = None) -> GcResult:
-        """Delete the packs (rows, pieces, blobs) no version refers to and older than the
+        """Delete the packs (rows, pieces, blobs) no version or model refers to, older than the
         grace period; only those in ``scope`` when given."""
         if scope is not None:
             wanted = sorted(set(scope))
@@ -136,7 +137,10 @@ class DatasetPackService:
 
     def _collect(self, wanted: list[str] | None) -> GcResult:
         cutoff = utcnow() - timedelta(seconds=self.grace_seconds)
-        unreferenced = ~exists().where(DatasetPackRefRow.pack_hash == DatasetPackRow.hash)
+        unreferenced = and_(
+            ~exists().where(DatasetPackRefRow.pack_hash == DatasetPackRow.hash),
+            ~exists().where(ModelPackRefRow.pack_hash == DatasetPackRow.hash),
+        )
         named_by_artifact = exists().where(ArtifactRow.hash == DatasetPackRow.hash)
         deleted = freed = 0
         with self.db.write() as s:
