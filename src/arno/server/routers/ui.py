@@ -12,6 +12,7 @@ from arno.server.routers import (
     ui_auth,
     ui_compare,
     ui_datasets,
+    ui_models,
     ui_projects,
     ui_task,
     ui_task_edit,
@@ -58,5 +59,6 @@ routers = [
     ui_task_edit.router,
     ui_compare.router,
     ui_datasets.router,
+    ui_models.router,
     ui_workers.router,
 ]

@@ -27,7 +27,7 @@ Who = Annotated[Principal, Depends(current_principal)]
 TABS = [
     ("execution", "Execution"), ("configuration", "Configuration"), ("artifacts", "Artifacts"),
     ("info", "Info"), ("console", "Console"), ("scalars", "Scalars"), ("plots", "Plots"),
-    ("debug", "Debug samples"),
+    ("debug", "Debug samples"), ("models", "Models"),
 ]
 CONSOLE_TAIL = 2000
 MAX_POINTS = 2000
@@ -81,6 +81,8 @@ def task_page(request: Request, task_id: str, svc: Svc, who: Who, tab: str = "",
         ctx.update(lines=lines, console_q=q, truncated=len(lines) >= CONSOLE_TAIL)
     elif tab == "scalars":
         ctx.update(full_metric=full, max_points=0 if full else MAX_POINTS)
+    elif tab == "models":
+        ctx["models"] = svc.models.task_models(task_id)
     return render(request, "task.html", **ctx)
 
 
