@@ -148,7 +148,7 @@ def _from_servers(named: str | None = None) -> Path | None:
             rel = session.get("path") or (session.get("notebook") or {}).get("path")
             root = info.get("root_dir") or info.get("notebook_dir") or ""
             if rel:
-                path = Path(root).expanduser() / rel
+                path = Path(str(root)).expanduser() / str(rel)
                 if path.is_file():
                     return path.resolve()
     return None
