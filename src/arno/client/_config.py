@@ -2,7 +2,8 @@
 
 Environment first (``ARNO_API_HOST``, ``ARNO_API_KEY``, ``ARNO_API_SECRET``), then
 ``$ARNO_HOME/config.toml`` (``ARNO_HOME`` defaults to ``~/.arno``), which ``arno up`` and
-``arno login`` write. ``ARNO_DATASET_CACHE_LIMIT`` caps the local dataset cache (bytes).
+``arno login`` write. ``ARNO_DATASET_CACHE_LIMIT`` caps the local dataset cache (bytes);
+``ARNO_MODEL_SNAPSHOTS`` is how many snapshots of an automatically logged model are kept.
 An agent running a task sets ``ARNO_TASK_ID`` (the task this process resumes) and
 ``ARNO_AGENT_CONSOLE=1`` (it records the console itself); they are read here too, so no other
 module looks at ``os.environ``.
@@ -41,6 +42,9 @@ class ClientConfig:
     """The task an agent started this process for (``ARNO_TASK_ID``)."""
     agent_console: bool = False
     """The agent records this process's console (``ARNO_AGENT_CONSOLE``)."""
+    model_snapshots: int = 1
+    """Snapshots kept per automatically logged model file (``ARNO_MODEL_SNAPSHOTS``): 1 updates
+    the model in place; N > 1 also keeps the last N saves as models of their own."""
 
     def __post_init__(self) -> None:
         self.host = self.host.rstrip("/") if self.host else None
@@ -73,6 +77,19 @@ def _size(name: str, env: dict[str, str], default: int) -> int:
         raise InvalidInput(f"{name}={text!r} is not a number of bytes") from None
 
 
+def _count(name: str, env: dict[str, str], default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InvalidInput(f"{name}={text!r} is not a whole number of at least 1")
+    return value
+
+
 def load_config(**overrides: Any) -> ClientConfig:
     env = dict(os.environ)
     home = Path(overrides.get("home") or env.get("ARNO_HOME") or Path.home() / ".arno"
@@ -93,4 +110,5 @@ def load_config(**overrides: Any) -> ClientConfig:
                                 or _size("ARNO_DATASET_CACHE_LIMIT", env, DATASET_CACHE_LIMIT)),
         task_id=overrides.get("task_id") or env.get("ARNO_TASK_ID") or None,
         agent_console=_flag("ARNO_AGENT_CONSOLE", env),
+        model_snapshots=_count("ARNO_MODEL_SNAPSHOTS", env, 1),
     )
