@@ -173,9 +173,13 @@ def test_other_users_see_no_actions_and_are_refused(server, world, other):
     page = _ok(other.get(f"/models/{world.model['id']}"))
     assert "/action" not in page
     token = csrf_of(page)
-    resp = other.post(f"/models/{world.model['id']}/action",
-                      data={"action": "archive", "csrf_token": token})
-    assert resp.status_code == 403
+    for action in ("publish", "archive", "delete"):
+        resp = other.post(f"/models/{world.model['id']}/action",
+                          data={"action": action, "csrf_token": token})
+        assert resp.status_code == 403, action
+    with server.client() as http:
+        still = ok(http.get(f"{API}/models/{world.model['id']}"))
+        assert still["published"] is False and still["archived"] is False
     # bulk: one foreign model among the selection -> nothing changes
     with server.client(*_keys(server, world.other)) as http:
         own = create_model(http, project=world.project, name="bob-own")
