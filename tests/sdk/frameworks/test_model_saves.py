@@ -81,6 +81,55 @@ def test_a_file_removed_before_its_upload_is_skipped_with_a_warning(tmp_path, mo
     assert "gone.pt was removed before its upload" in caplog.text
 
 
+class _FakeModels:
+    """Stands in for arno.sdk._model: records what the uploader asks for."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.removed: list[str] = []
+        fake = self
+
+        class OutputModel:
+            count = 0
+
+            def __init__(self, task, name, framework, tags=None):
+                OutputModel.count += 1
+                self.id = f"m{OutputModel.count}"
+                self.name, self.tags = name, tags or []
+                fake.calls.append(("create", name, framework, tuple(self.tags)))
+
+            def update_weights(self, weights_filename, iteration, auto_delete_file):
+                assert auto_delete_file is False
+                fake.calls.append(("weights", self.name, iteration))
+                return f"arno://models/{self.id}"
+
+        class Model:
+            @staticmethod
+            def remove(model_id, delete_weights_file=True, force=False):
+                fake.removed.append(model_id)
+
+        self.OutputModel, self.Model = OutputModel, Model
+
+
+def test_snapshots_per_iteration_and_the_oldest_removed(tmp_path, monkeypatch):
+    fake = _FakeModels()
+    monkeypatch.setattr(models, "_model_api", lambda: fake)
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(b"w")
+    task = SimpleNamespace(id="t4")
+    for it in (1, 1, 2, 3):
+        models.send(models.Save(task, "PyTorch", path, it, snapshots=2))  # type: ignore[arg-type]
+    creates = [c[1:] for c in fake.calls if c[0] == "create"]
+    assert creates == [("ckpt.pt", "PyTorch", ()),
+                       ("ckpt.pt (iteration 1)", "PyTorch", ("snapshot",)),
+                       ("ckpt.pt (iteration 2)", "PyTorch", ("snapshot",)),
+                       ("ckpt.pt (iteration 3)", "PyTorch", ("snapshot",))]
+    assert fake.removed == ["m2"]  # iteration 1's snapshot: three kept would be one too many
+    assert [c[2] for c in fake.calls if c[:2] == ("weights", "ckpt.pt")] == [1, 1, 2, 3]
+    models._closing(task)  # type: ignore[arg-type]
+    assert not [k for k in models._models if k[0] == "t4"]
+
+
 def test_a_file_path_is_found_from_a_path_or_an_open_file(tmp_path):
     target = tmp_path / "w.bin"
     target.write_bytes(b"x")
@@ -235,6 +284,45 @@ def _lib_param(key: str) -> pytest.param:
     module = SAVES[key][0]
     return pytest.param(key, id=key, marks=pytest.mark.skipif(
         not _have(module), reason=f"{module} is not installed here"))
+
+
+FAKE_MODEL_API = """
+import sys, types
+fake = types.ModuleType("arno.sdk._model")
+class OutputModel:
+    def __init__(self, task, name, framework, tags=None):
+        self.id, self.name = name, name
+        print("CREATE", name, framework, flush=True)
+    def update_weights(self, weights_filename, iteration, auto_delete_file):
+        print("WEIGHTS", self.name, iteration, auto_delete_file, flush=True)
+fake.OutputModel = OutputModel
+sys.modules["arno.sdk._model"] = fake
+"""
+
+WIRED = [k for k in SAVES if _have(SAVES[k][0])]
+
+
+@pytest.mark.parametrize("frameworks", [True, {k: False for k in SAVES}], ids=["on", "off"])
+def test_every_library_save_reaches_the_uploader(tmp_path, frameworks):
+    """The hooks alone (offline, the model API a stand-in): each library's save is one model
+    of its file name and framework at the reporting iteration; turned off, none is."""
+    body = "\n".join(SAVES[k][1] for k in WIRED)
+    proc = run_script(SimpleNamespace(url="http://127.0.0.1:9", admin_key="k", admin_secret="s"),
+                      tmp_path, FAKE_MODEL_API + _script("hooks", body, frameworks),
+                      env={"ARNO_OFFLINE": "1"}, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    created = sorted(ln.split()[1:] for ln in proc.stdout.splitlines()
+                     if ln.startswith("CREATE"))
+    weights = {ln.split()[1]: ln.split()[2:] for ln in proc.stdout.splitlines()
+               if ln.startswith("WEIGHTS")}
+    if frameworks is not True:
+        assert created == []
+        return
+    expected = sorted([SAVES[k][2], SAVES[k][3]] for k in WIRED)
+    if "xgboost" in WIRED:
+        expected = sorted([*expected, ["clf.ubj", "XGBoost"]])
+    assert created == expected
+    assert all(w == ["20", "False"] for w in weights.values()), weights
 
 
 @needs_output_model
