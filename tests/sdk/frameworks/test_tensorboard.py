@@ -29,9 +29,16 @@ writer.add_histogram("weights/layer1", np.random.default_rng(0).normal(size=1000
 writer.add_image("samples/digit", np.full((3, 8, 8), 0.5, dtype=np.float32), 2)
 writer.add_images("batch", np.zeros((2, 3, 4, 4), dtype=np.float32), 1)
 writer.add_text("notes", "first epoch done", 1)
-writer.add_hparams({{"lr": 0.1, "optimizer": "adam"}}, {{"hparam/accuracy": 0.9}})
+{figure}writer.add_hparams({{"lr": 0.1, "optimizer": "adam"}}, {{"hparam/accuracy": 0.9}})
 writer.close()
 print("TASK_ID", task.id)
+"""
+
+FIGURE = """\
+from matplotlib.figure import Figure
+fig = Figure(figsize=(2, 2))
+fig.add_subplot().plot([0, 1, 2], [2, 1, 3])
+writer.add_figure("curves/fit", fig, 4)
 """
 
 WRITERS = [
@@ -54,7 +61,8 @@ def api(sqlite_server):
 def test_writer_calls_are_mirrored(sqlite_server, api, tmp_path, module, framework):
     logdir = tmp_path / "runs" / "exp1"
     proc = run_script(sqlite_server, tmp_path, WRITER_SCRIPT.format(
-        name=f"{framework} mirror", frameworks="True", module=module, logdir=logdir))
+        name=f"{framework} mirror", frameworks="True", module=module, logdir=logdir,
+    figure=FIGURE if importlib.util.find_spec("matplotlib") else ""))
     assert proc.returncode == 0, proc.stderr
     tid = task_id_of(proc)
     assert any("tfevents" in p.name for p in logdir.rglob("*")), "the writer wrote no file"
@@ -75,6 +83,8 @@ def test_writer_calls_are_mirrored(sqlite_server, api, tmp_path, module, framewo
     found = {(s["metric"], s["variant"], s["iteration"]) for s in samples}
     assert ("samples", "digit", 2) in found
     assert ("batch", "batch", 1) in found
+    if importlib.util.find_spec("matplotlib"):
+        assert ("curves", "fit", 4) in found  # add_figure goes through add_image
 
     lines = [c["text"] for c in api.get(f"/api/v1/tasks/{tid}/console",
                                         params={"limit": 1000}).json()]
@@ -89,7 +99,7 @@ def test_capture_off_through_auto_connect_frameworks(sqlite_server, api, tmp_pat
     logdir = tmp_path / "runs" / "off"
     proc = run_script(sqlite_server, tmp_path, WRITER_SCRIPT.format(
         name="tb off", frameworks='{"tensorboardx": False}', module="tensorboardX",
-        logdir=logdir))
+        logdir=logdir, figure=""))
     assert proc.returncode == 0, proc.stderr
     tid = task_id_of(proc)
     assert any("tfevents" in p.name for p in logdir.rglob("*"))
