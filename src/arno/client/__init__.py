@@ -13,6 +13,7 @@ from arno.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from arno.client._config import ClientConfig, load_config, write_config
+    from arno.client._models import ModelClient
     from arno.client._offline import OfflineSession
     from arno.client._offline_import import import_offline_task
     from arno.client._reporter import Reporter
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "ApiSession": "_session",
     "ClientConfig": "_config",
+    "ModelClient": "_models",
     "OfflineSession": "_offline",
     "Reporter": "_reporter",
     "TaskClient": "_tasks",
@@ -45,6 +47,7 @@ _WHERE = {
 __all__ = [
     "ApiSession",
     "ClientConfig",
+    "ModelClient",
     "OfflineSession",
     "Reporter",
     "TaskClient",

@@ -1,4 +1,5 @@
-"""The public Python API: ``Task``, ``Logger``, ``Dataset``, ``StorageManager``.
+"""The public Python API: ``Task``, ``Logger``, ``Dataset``, ``StorageManager``, ``Model``,
+``InputModel``, ``OutputModel``.
 
 Each name is imported on first use (PEP 562): ``from arno import Task`` loads the task facade
 and nothing of datasets, plots or storage.
@@ -15,12 +16,16 @@ if TYPE_CHECKING:
     from arno.sdk._context import NotConfigured, set_session
     from arno.sdk._dataset import Dataset
     from arno.sdk._logger import Logger
+    from arno.sdk._model import InputModel, Model, OutputModel
     from arno.sdk._storage import StorageManager
     from arno.sdk._task import Task
 
 _WHERE = {
     "Artifact": "_artifacts",
     "Dataset": "_dataset",
+    "InputModel": "_model",
+    "Model": "_model",
+    "OutputModel": "_model",
     "Logger": "_logger",
     "NotConfigured": "_context",
     "StorageManager": "_storage",
@@ -28,8 +33,8 @@ _WHERE = {
     "set_session": "_context",
 }
 
-__all__ = ["Artifact", "Dataset", "Logger", "NotConfigured", "StorageManager", "Task",
-           "set_session"]
+__all__ = ["Artifact", "Dataset", "InputModel", "Logger", "Model", "NotConfigured",
+           "OutputModel", "StorageManager", "Task", "set_session"]
 
 __getattr__ = lazy_names("arno.sdk", globals(), _WHERE)
 

@@ -21,6 +21,7 @@ from arno.core.errors import ArnoError, InvalidInput, NotFound
 from arno.core.status import TaskStatus, TaskType
 from arno.sdk import _context, _environment, _task_more
 from arno.sdk._task_exit import ExitWatch
+from arno.sdk._task_models import TaskModels
 from arno.sdk._task_more import TaskMore
 from arno.sdk._task_params import TaskParameters, split_key
 
@@ -73,7 +74,7 @@ def _arg_filter(option: bool | dict[str, bool]) -> dict[str, bool] | None:
     return {k.lstrip("-"): bool(v) for k, v in option.items()}
 
 
-class Task(TaskMore):
+class Task(TaskMore, TaskModels):
     """A task (experiment run). Create one with :meth:`init`; look one up with
     :meth:`get_task` or :meth:`get_tasks`."""
 
@@ -464,7 +465,10 @@ class Task(TaskMore):
         """Record ``mutable``'s values as hyperparameters and return it with the values the
         server holds. Dicts (nested keys become "a/b"), argparse namespaces (section "Args"),
         ``arno.task_parameters.TaskParameters`` and plain objects (their public attributes)
-        are supported."""
+        are supported. A model (``InputModel``, ``OutputModel``) is connected as the task's
+        input or output model."""
+        if _is_model(mutable):
+            return self._connect_model(mutable, name, ignore_remote_overrides)
         if not ignore_remote_overrides:
             return self._parameters.connect(mutable, name)
         remote, self._parameters.remote = self._parameters.remote, None
@@ -1032,6 +1036,12 @@ class Task(TaskMore):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _is_model(value: Any) -> bool:
+    """A model object of the SDK (its module is loaded only when one was made)."""
+    module = sys.modules.get("arno.sdk._model_base")
+    return module is not None and isinstance(value, module.BaseModel)
 
 
 def _lookup(client: TaskClient, task_id: str | None) -> dict[str, Any] | None:
