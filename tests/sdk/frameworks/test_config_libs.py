@@ -232,3 +232,21 @@ def test_dotenv_off(sqlite_server, api, tmp_path):
         before=init("dotenv off", '{"dotenv": False}'), after="", path=str(env_file)))
     assert proc.returncode == 0, proc.stderr
     assert not [k for k in params_of(api, task_id_of(proc)) if k.startswith("Environment/")]
+
+
+def test_click_inside_the_command_under_an_agent_with_hooks_installed_early(
+        sqlite_server, api, tmp_path):
+    """``Task.init`` inside the command (ClearML's documented layout): with the hooks installed
+    before the command parses (``_frameworks.install()`` at import), the agent's values reach
+    the command's arguments, and they are recorded once the task exists."""
+    pytest.importorskip("click")
+    tid = create_task(api, "frameworks/config", "click inside clone",
+                      {"Args/count": "4", "Args/name": "early"})
+    early = "from arno.sdk import _frameworks\n_frameworks.install()\n"
+    proc = run_script(sqlite_server, tmp_path, CLICK_SCRIPT.format(
+        before=early, inside=init("ignored", indent="    ")), "--count", "2",
+        env={"ARNO_TASK_ID": tid})
+    assert proc.returncode == 0, proc.stderr
+    assert "ARGS 4 int early False" in proc.stdout
+    params = params_of(api, tid)
+    assert params["Args/count"] == "4" and params["Args/shout"] == "False"
