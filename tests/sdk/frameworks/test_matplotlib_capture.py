@@ -69,6 +69,11 @@ def test_shown_and_saved_figures_become_plots(sqlite_server, api, tmp_path):
     last = next(p for p in plots if p["metric"] == "training curve" and p["iteration"] == 2)
     traces = last["figure"].get("data") or []
     assert any(list(t.get("y") or []) == [0, 2, 4] for t in traces), traces
+    # a picture (imshow) is reported as the PNG, which plotly's converter would drop
+    confusion = next(p for p in plots if p["metric"] == "confusion")
+    source = confusion["figure"]["layout"]["images"][0]["source"]
+    png = api.get(source)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
 
 
 def test_matplotlib_turned_off_reports_nothing(sqlite_server, api, tmp_path):

@@ -1,6 +1,7 @@
 """Matplotlib figures shown (``plt.show()``) or saved (``Figure.savefig``) become plots of the
 current task, through ``Logger.report_matplotlib_figure`` (an interactive plot where plotly
-converts the figure, else the picture).
+converts the figure, else the picture; a figure with an ``imshow`` picture is always the
+picture, as the converter would drop it).
 
 Title: the figure's suptitle, else its first axes title, else ``"Figure N"``; series:
 ``"Figure N"`` (N the pyplot figure number); iteration: the reporting context's. A figure whose
@@ -46,8 +47,8 @@ def patch_matplotlib(pyplot: Any) -> None:
         @functools.wraps(show)
         def patched_show(*args: Any, **kwargs: Any) -> Any:
             if not getattr(_inside, "on", False) and active(FRAMEWORK) is not None:
-                for number in pyplot.get_fignums():
-                    guarded("a matplotlib figure", _report, pyplot.figure(number))
+                for fig in _open_figures():
+                    guarded("a matplotlib figure", _report, fig)
             return show(*args, **kwargs)
 
         patched_show.__arno_patched__ = True  # type: ignore[attr-defined]
@@ -79,6 +80,14 @@ def patch_matplotlib(pyplot: Any) -> None:
         Figure.savefig = patched_savefig  # type: ignore[method-assign]
 
 
+def _open_figures() -> list[Any]:
+    """pyplot's figures by number, without making one the current figure."""
+    from matplotlib._pylab_helpers import Gcf
+
+    managers = sorted(Gcf.get_all_fig_managers(), key=lambda m: m.num)
+    return [m.canvas.figure for m in managers]
+
+
 def figure_number(fig: Any) -> int:
     number = getattr(fig, "number", None)
     if isinstance(number, int):
@@ -98,6 +107,12 @@ def figure_title(fig: Any) -> str:
         if title:
             return str(title)
     return f"Figure {figure_number(fig)}"
+
+
+def _converts(fig: Any) -> bool:
+    """Whether plotly's converter keeps what the figure shows: it drops pictures
+    (``imshow``), so a figure with one is reported as its PNG."""
+    return not any(ax.images for ax in fig.get_axes())
 
 
 def _pixels(fig: Any) -> str:
@@ -121,6 +136,7 @@ def _report(fig: Any) -> None:
                 return
             _reported[key] = (iteration, digest)
         task.get_logger().report_matplotlib_figure(figure_title(fig), series, fig,
-                                                   iteration=iteration)
+                                                   iteration=iteration,
+                                                   report_interactive=_converts(fig))
     finally:
         _inside.on = False
