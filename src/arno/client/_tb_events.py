@@ -84,33 +84,34 @@ def check_framing(path: Path) -> int:
 
 
 def records(path: Path, report: ReadReport | None = None) -> Iterator[tuple[int, bytes]]:
-    """The records of one TFRecord file, in order, with their byte offsets."""
+    """The records of one TFRecord file, in order, with their byte offsets (read as a
+    stream: a large file is never held whole)."""
     crc32c = _crc32c()
-    data = path.read_bytes()
     offset = 0
-    while offset < len(data):
-        if offset + 12 > len(data):
-            raise InvalidInput(f"{path}: truncated record header at offset {offset}")
-        header = data[offset:offset + 8]
-        (length,) = struct.unpack("<Q", header)
-        (header_crc,) = struct.unpack("<I", data[offset + 8:offset + 12])
-        if _masked(crc32c(header)) != header_crc:
-            raise InvalidInput(f"{path}: corrupt record length at offset {offset}")
-        end = offset + 12 + length + 4
-        if end > len(data):
-            raise InvalidInput(f"{path}: truncated record at offset {offset}")
-        body = data[offset + 12:offset + 12 + length]
-        (body_crc,) = struct.unpack("<I", data[end - 4:end])
-        if _masked(crc32c(body)) != body_crc:
-            log.warning("arno: %s: record at offset %d fails its checksum; skipped", path,
-                        offset)
-            if report is not None:
-                report.skipped.append((path, offset))
-        else:
-            if report is not None:
-                report.records += 1
-            yield offset, body
-        offset = end
+    with path.open("rb") as fh:
+        while True:
+            head = fh.read(12)
+            if not head:
+                return
+            if len(head) < 12:
+                raise InvalidInput(f"{path}: truncated record header at offset {offset}")
+            (length,) = struct.unpack("<Q", head[:8])
+            if _masked(crc32c(head[:8])) != struct.unpack("<I", head[8:])[0]:
+                raise InvalidInput(f"{path}: corrupt record length at offset {offset}")
+            body = fh.read(length)
+            tail = fh.read(4)
+            if len(body) < length or len(tail) < 4:
+                raise InvalidInput(f"{path}: truncated record at offset {offset}")
+            if _masked(crc32c(body)) != struct.unpack("<I", tail)[0]:
+                log.warning("arno: %s: record at offset %d fails its checksum; skipped", path,
+                            offset)
+                if report is not None:
+                    report.skipped.append((path, offset))
+            else:
+                if report is not None:
+                    report.records += 1
+                yield offset, body
+            offset += 12 + length + 4
 
 
 def points(path: Path, report: ReadReport | None = None) -> Iterator[Point]:
