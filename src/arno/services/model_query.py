@@ -24,7 +24,7 @@ from arno.core.limits import INT64_MAX, INT64_MIN
 from arno.core.model_schemas import MAX_META_KEY, ModelPage
 from arno.db.engine import Database
 from arno.db.models import ModelRow, ModelTagRow, ProjectRow, UserRow
-from arno.services.models import model_outs
+from arno.services.model_links import model_outs
 from arno.services.task_query import (
     _as_number,
     _as_time,
