@@ -371,6 +371,12 @@ def test_lineage_and_task_models(server, admin, alice, tmp_path):
     tm = _ok(alice.get(f"{API}/tasks/{trainer['id']}/models"))
     assert [i["model"]["id"] for i in tm["input"]] == [first["id"]]
     _ok(alice.delete(f"{API}/tasks/{trainer['id']}/models/input/backbone"), 204)
+    # a name with a slash and a space, as the client quotes it
+    _ok(alice.put(f"{API}/tasks/{trainer['id']}/models/input/my%20net%2Fv2",
+                  json={"model_id": base["id"]}))
+    assert [i["name"] for i in _ok(alice.get(f"{API}/tasks/{trainer['id']}/models"))["input"]
+            ] == ["my net/v2"]
+    _ok(alice.delete(f"{API}/tasks/{trainer['id']}/models/input/my%20net%2Fv2"), 204)
     assert _ok(alice.get(f"{API}/tasks/{trainer['id']}/models"))["input"] == []
     err = _error(alice.delete(f"{API}/tasks/{trainer['id']}/models/input/backbone"), 404)
     assert "backbone" in err["message"]

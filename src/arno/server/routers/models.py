@@ -134,14 +134,14 @@ def task_models(task_id: str, svc: Svc, who: Who) -> Response:
     return _json(svc.models.task_models(task_id))
 
 
-@router.put("/tasks/{task_id}/models/input/{name}", response_model=ModelUseOut)
+@router.put("/tasks/{task_id}/models/input/{name:path}", response_model=ModelUseOut)
 def use_input_model(task_id: str, name: UseName, body: ModelUseIn, svc: Svc,
                     who: Who) -> Response:
     """The task uses the model under ``name`` (replacing what it used under that name)."""
     return _json(svc.models.use_input(task_id, name, body.model_id, who))
 
 
-@router.delete("/tasks/{task_id}/models/input/{name}", status_code=204)
+@router.delete("/tasks/{task_id}/models/input/{name:path}", status_code=204)
 def remove_input_model(task_id: str, name: UseName, svc: Svc, who: Who) -> Response:
     svc.models.remove_input(task_id, name, who)
     return Response(status_code=204)
