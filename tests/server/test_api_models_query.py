@@ -30,9 +30,9 @@ def world(server: LiveServer) -> Iterator[dict]:
         task = _ok(admin.post(f"{API}/tasks", json={"project": root, "name": "t"}), 201)
         specs = [
             (admin, f"{root}", "alpha-net", "PyTorch", ["best", "cv"],
-             {"acc": 0.91, "epochs": 10, "arch": "resnet"}, task["id"]),
+             {"acc": 0.91, "epochs": 10, "arch": "resnet", "frozen": True}, task["id"]),
             (admin, f"{root}", "beta-net", "Keras", ["cv"],
-             {"acc": 0.85, "epochs": 2, "arch": "vgg"}, None),
+             {"acc": 0.85, "epochs": 2, "arch": "vgg", "frozen": False}, None),
             (admin, f"{root}/sub", "gamma", "PyTorch", ["nlp"],
              {"acc": 0.97, "arch": "bert"}, task["id"]),
             (carol, f"{root}", "delta-net", "XGBoost", [], {"epochs": 100}, None),
@@ -101,6 +101,8 @@ def test_metadata_filters_sort_and_columns(world):
     assert set(_names(c, world, meta="arch!=vgg")) == {"alpha-net", "gamma"}
     assert _names(c, world, meta="arch~er") == ["gamma"]
     assert set(_names(c, world, meta="epochs>=10")) == {"alpha-net", "delta-net"}
+    assert _names(c, world, meta="frozen=true") == ["alpha-net"]
+    assert _names(c, world, meta="frozen=false") == ["beta-net"]
     # numbers in numeric order (100 after 10), models without the value last either way
     assert _names(c, world, sort="meta:epochs") == ["beta-net", "alpha-net", "delta-net",
                                                     "gamma"]

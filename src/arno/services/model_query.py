@@ -6,8 +6,8 @@ Sort keys: a column (``name``, ``created_at``, ``updated_at``, ``published_at``,
 (``meta:key``: numbers in numeric order first, then other values as text). Prefix ``-`` for
 descending. Models without the value sort last either way.
 
-Metadata values are compared as text (their JSON text for numbers; a boolean reads ``1``/``0``
-on SQLite and ``true``/``false`` on PostgreSQL); ``> < >= <=`` compare numbers.
+Metadata values are compared as text (a number as its JSON text, a boolean as ``true`` or
+``false``); ``> < >= <=`` compare numbers.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, or_, select
+from sqlalchemy import String, case, cast, func, literal, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from arno.core.errors import InvalidInput
@@ -99,7 +99,11 @@ def meta_text(key: str, dialect: str) -> ColumnElement[Any]:
     key = _meta_key(key)
     if dialect == "postgresql":
         return func.json_extract_path_text(ModelRow.meta, literal(key), literal("value"))
-    return cast(func.json_extract(ModelRow.meta, literal(f'$."{key}".value')), String)
+    path = literal(f'$."{key}".value')
+    kind = func.json_type(ModelRow.meta, path)
+    # SQLite reads a JSON boolean as 1 or 0: spell it as PostgreSQL does
+    return case((kind == "true", literal("true")), (kind == "false", literal("false")),
+                else_=cast(func.json_extract(ModelRow.meta, path), String))
 
 
 def _project_match(q: ModelQuery) -> ColumnElement[bool]:
