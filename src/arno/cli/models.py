@@ -3,9 +3,9 @@ delete and download the weights of registered models."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import typer
 from rich.table import Table
@@ -13,7 +13,7 @@ from rich.text import Text
 
 from arno.cli._output import err_console, handle_errors, print_table, render, say, when
 from arno.cli._session import api
-from arno.client import ApiSession
+from arno.client._models import ModelClient
 from arno.core.errors import ArnoError, InvalidInput
 from arno.core.files import human_size
 
@@ -22,10 +22,6 @@ model_app = typer.Typer(name="model", help="Browse and manage registered models.
 COLUMNS = ["id", "project", "name", "framework", "state", "tags", "iteration", "size",
            "created"]
 PAGE_FOR_ALL = 500
-
-
-def _path(model_id: str) -> str:
-    return f"models/{quote(model_id, safe='')}"
 
 
 def _state(m: dict[str, Any]) -> str:
@@ -91,7 +87,7 @@ def list_(
     with api() as session:
         cursor: str | None = None
         while True:
-            page = session.get("models", cursor=cursor, **query)
+            page = ModelClient(session).list(cursor=cursor, **query)
             columns = page.get("columns") or {}
             for item in page["items"]:
                 for col in extra:
@@ -113,10 +109,6 @@ def list_(
         say(f"{len(rows)} of {total} models shown; use --limit N or --all", err=True)
 
 
-def _lineage(session: ApiSession, model_id: str) -> dict[str, Any]:
-    return session.get(f"{_path(model_id)}/lineage")  # type: ignore[no-any-return]
-
-
 @model_app.command("show")
 @handle_errors
 def show(
@@ -128,8 +120,9 @@ def show(
     The lineage names the task that created the model, that task's input datasets and input
     models, and the tasks that use the model."""
     with api() as session:
-        model = session.get(_path(model_id))
-        lineage = _lineage(session, model_id)
+        models = ModelClient(session)
+        model = models.get(model_id)
+        lineage = models.lineage(model_id)
     if as_json:
         render({**model, "lineage": {k: v for k, v in lineage.items() if k != "model"}}, [],
                as_json=True)
@@ -196,14 +189,14 @@ def _print_lineage(lineage: dict[str, Any]) -> None:
         say("lineage: no creating task and no consumers")
 
 
-def _each(ids: list[str], act: Any) -> None:
-    """Run ``act(session, id)`` for every id; a failure is one line and the others still run;
+def _each(ids: list[str], act: Callable[[ModelClient, str], str]) -> None:
+    """Run ``act(client, id)`` for every id; a failure is one line and the others still run;
     the exit code is 1 when any failed."""
     failed = 0
     with api() as session:
         for model_id in ids:
             try:
-                say(act(session, model_id))
+                say(act(ModelClient(session), model_id))
             except ArnoError as exc:
                 failed += 1
                 err_console.print(Text.assemble(("error:", "red"), " ",
@@ -219,8 +212,8 @@ def publish(
     ids: list[str] = typer.Argument(..., metavar="ID...", help="Model ids."),  # noqa: B008
 ) -> None:
     """Publish models: a published model never changes again (tags and comment aside)."""
-    def act(session: ApiSession, model_id: str) -> str:
-        m = session.post(f"{_path(model_id)}/publish", {})
+    def act(models: ModelClient, model_id: str) -> str:
+        m = models.publish(model_id)
         return f"published model {m['id']} ({m['name']})"
 
     _each(ids, act)
@@ -233,8 +226,8 @@ def archive(
     restore: bool = typer.Option(False, "--restore", help="Take the models out of the archive."),
 ) -> None:
     """Archive models (hidden from lists unless --archived), or restore them."""
-    def act(session: ApiSession, model_id: str) -> str:
-        m = session.post(f"{_path(model_id)}/archive", {"archived": not restore})
+    def act(models: ModelClient, model_id: str) -> str:
+        m = models.archive(model_id, archived=not restore)
         return f"{'restored' if restore else 'archived'} model {m['id']} ({m['name']})"
 
     _each(ids, act)
@@ -247,9 +240,9 @@ def delete(
     force: bool = typer.Option(False, "--force", help="Also delete published models."),
 ) -> None:
     """Delete models (only their owner or an admin may)."""
-    def act(session: ApiSession, model_id: str) -> str:
-        m = session.get(_path(model_id))
-        session.delete(_path(model_id), force="true" if force else None)
+    def act(models: ModelClient, model_id: str) -> str:
+        m = models.get(model_id)
+        models.delete(model_id, force=force)
         return f"deleted model {m['id']} ({m['name']})"
 
     _each(ids, act)
@@ -267,8 +260,9 @@ def get(
     from arno.client._model_weights import download_weights
 
     with api() as session:
-        model = session.get(_path(model_id))
-        weights = session.get(f"{_path(model_id)}/weights")
+        models = ModelClient(session)
+        model = models.get(model_id)
+        weights = models.weights(model_id)
         files = weights.get("files")
         if not files:
             uri = weights.get("uri") or model.get("uri")
@@ -279,7 +273,9 @@ def get(
         target = Path(dest).expanduser() if dest else None
         with err_console.status(f"downloading {model['name']} "
                                 f"({human_size(weights.get('size') or 0)}) ..."):
-            local = download_weights(session, files, target)
+            local = download_weights(session, files, target,
+                                     key=weights.get("hash") or model.get("weights_hash"),
+                                     package=weights.get("package"))
     say(str(local))
 
 
