@@ -434,3 +434,70 @@ def postgres_database() -> Iterator[str]:
                               "WHERE datname = :n"), {"n": dbname})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}"'))
         admin.dispose()
+
+
+# ---- extra packages for one benchmark ---------------------------------------------------------
+
+
+def _pip_run(argv: list[str], what: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip install {what} failed ({proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[-1500:]}")
+
+
+def _imports(python: str, check: str, pythonpath: Path | None = None) -> bool:
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run([python, "-c", check], env=env, capture_output=True,
+                          timeout=300).returncode == 0
+
+
+def pip_target(name: str, requirements: list[str], *, check: str) -> Path | None:
+    """Packages a benchmark's client scripts need beside Arno's own, without touching Arno's
+    environment: None when ``check`` already runs in Arno's interpreter, else a folder under
+    :func:`cache_dir` (``<name>``, made once with ``pip install --target --no-deps``) to put on
+    the scripts' ``PYTHONPATH``. pip, not uv: it reads the machine's pip configuration (local
+    wheels). Raises RuntimeError saying why it could not be made."""
+    if _imports(sys.executable, check):
+        return None
+    root = cache_dir() / name
+    ready = root / ".arno-bench-ready"
+    if ready.exists():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with (root.parent / f".{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready.exists():
+            return root
+        shutil.rmtree(root, ignore_errors=True)
+        info(f"installing {' '.join(requirements)} into {root} (once)")
+        _pip_run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                  "--no-deps", "--target", str(root), *requirements], " ".join(requirements))
+        if not _imports(sys.executable, check, root):
+            shutil.rmtree(root, ignore_errors=True)
+            raise RuntimeError(f"{check!r} fails with {' '.join(requirements)} on the path")
+        ready.write_text(" ".join(requirements) + "\n")
+    return root
+
+
+def peer_pip_install(python: str, requirements: list[str], *, check: str) -> None:
+    """Add ``requirements`` to a peer's environment (the one of ``python``) unless ``check``
+    runs there already: with Arno's pip (``pip --python``), which finds packages such as
+    torch's CPU build where the machine's pip configuration says (uv would fetch another
+    build). Once per environment (a file lock). Raises RuntimeError saying why not."""
+    if _imports(python, check):
+        return
+    root = Path(os.path.abspath(python)).parents[1]
+    with (root.parent / f".{root.name}-pip.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _imports(python, check):
+            return
+        info(f"installing {' '.join(requirements)} into {root} (once: a few minutes)")
+        _pip_run([sys.executable, "-m", "pip", "--python", python, "install", "-q",
+                  "--disable-pip-version-check", *requirements], " ".join(requirements))
+        if not _imports(python, check):
+            raise RuntimeError(f"{check!r} still fails after installing "
+                               f"{' '.join(requirements)}")

@@ -56,6 +56,8 @@ EXPECTED = {
                     "ui_table_100k_two_column_filters_sorted_by_duration_ms",
                     "ui_scalars_tab_20x100k_ms", "ui_compare_10_tasks_x_10_metrics_ms",
                     *(["ui_table_first_contentful_paint_ms"] if _browser() else [])],
+    "bench_autolog.py": ["autolog_tensorboard_overhead_pct", "autolog_tensorboard_loop_s",
+                         "autolog_tensorboard_close_s"],
     "bench_load.py": LOAD + ([name.replace("load_", "load_pg_", 1) for name in LOAD]
                              if POSTGRES_URL else []),
 }
