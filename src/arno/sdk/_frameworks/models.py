@@ -13,7 +13,6 @@ model of its own, ``"<file> (iteration K)"`` tagged ``snapshot``; the last N are
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import threading
 import time
@@ -133,7 +132,10 @@ _models: dict[tuple[str, str], _FileModels] = {}
 
 
 def _model_api() -> Any:
-    return importlib.import_module("arno.sdk._model")
+    """``OutputModel`` and ``Model`` (a function, so tests can stand in for the server)."""
+    from arno.sdk import _model
+
+    return _model
 
 
 def send(save: Save) -> None:
@@ -234,6 +236,27 @@ def _closing(task: Task) -> None:
 
 
 on_close(_closing)
+
+
+def _before_exit() -> None:
+    """At interpreter exit, before the thread pools the upload uses refuse work (the task's
+    own close runs later, from ``atexit``): let what is queued go, bounded."""
+    from arno.sdk._task import Task
+
+    task = Task._current
+    if task is not None and uploader.pending(task.id):
+        _closing(task)
+
+
+def _register_before_exit() -> None:
+    import concurrent.futures.thread  # noqa: F401 - its exit hook must be registered first
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:  # runs in reverse order: before the pools shut down
+        register(_before_exit)
+
+
+_register_before_exit()
 
 
 def record(framework: str, target: Any) -> None:
